@@ -44,11 +44,21 @@ mod tests {
         let report = sample_report();
         let (text, v) = to_json(std::slice::from_ref(&report));
         assert!(text.ends_with("}\n"), "trailing newline missing");
-        assert!(text.contains("\n  \"host\": {"), "not pretty-printed:\n{text}");
+        assert!(
+            text.contains("\n  \"host\": {"),
+            "not pretty-printed:\n{text}"
+        );
 
         assert_eq!(
             keys(&v),
-            ["duration_ms", "host", "policy", "results", "started_at", "summary"]
+            [
+                "duration_ms",
+                "host",
+                "policy",
+                "results",
+                "started_at",
+                "summary"
+            ]
         );
         assert_eq!(keys(&v["host"]), ["arch", "hostname", "os", "os_version"]);
         assert_eq!(keys(&v["policy"]), ["hash", "id", "name"]);

@@ -116,6 +116,8 @@ fn case(out: &mut dyn Write, policy_id: &str, r: &RuleResult) -> io::Result<()> 
         ("reason", &r.reason),
         ("fix", &r.fix),
     ] {
+        // An explicit marker, because "no evidence" is itself evidence.
+        let value = if value.is_empty() { "(empty)" } else { value };
         write!(out, "\n{label}: {}", Text(value))?;
     }
     writeln!(out, "\n</{element}>")?;

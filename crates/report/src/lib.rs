@@ -110,6 +110,12 @@ impl From<serde_json::Error> for RenderError {
 ///
 /// The output is complete and flushed when this returns `Ok`. An empty slice renders an
 /// empty document of the format (e.g. `[]` for JSON, a header-only CSV).
+///
+/// # Errors
+///
+/// [`RenderError::Io`] when writing to `out` fails (including a failed final flush);
+/// [`RenderError::Json`] only if serialization itself fails, which plain report data cannot
+/// cause.
 pub fn render(reports: &[Report], format: Format, out: &mut dyn Write) -> Result<(), RenderError> {
     // The renderers issue many small writes; buffering keeps that cheap on unbuffered sinks
     // such as files and a locked stdout.

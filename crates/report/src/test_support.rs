@@ -77,13 +77,14 @@ pub fn sample_report() -> Report {
     );
     na.reason = "applies only to windows".to_string();
 
-    let info = result("INF-005", "Kernel version recorded", Severity::Info, Status::Pass);
+    let info = result(
+        "INF-005",
+        "Kernel version recorded",
+        Severity::Info,
+        Status::Pass,
+    );
 
-    report(
-        "cis-debian",
-        "web-01",
-        vec![pass, fail, error, na, info],
-    )
+    report("cis-debian", "web-01", vec![pass, fail, error, na, info])
 }
 
 /// Content crafted to break naive escaping in every format.
