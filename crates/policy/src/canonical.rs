@@ -55,7 +55,11 @@ fn rule_json(rule: &Rule) -> J {
         m.insert("references".into(), list(&rule.references));
     }
     if !rule.compliance.is_empty() {
-        let c = rule.compliance.iter().map(|(k, v)| (k.clone(), list(v))).collect();
+        let c = rule
+            .compliance
+            .iter()
+            .map(|(k, v)| (k.clone(), list(v)))
+            .collect();
         m.insert("compliance".into(), J::Object(c));
     }
     if let Some(t) = rule.timeout {
@@ -117,5 +121,24 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The native form as YAML, for `vt-agent policy convert`.
 pub fn to_native_yaml(policy: &Policy) -> Result<String, serde_yaml_ng::Error> {
-    serde_yaml_ng::to_string(&to_native_json(policy))
+    let native = to_native_json(policy);
+    // The YAML emitter treats U+2028/U+2029 as line breaks (YAML 1.1) and indents after
+    // them, which changes the text for a YAML 1.2 reader. Pretty JSON is YAML 1.2 as well.
+    if has_unicode_line_separator(&native) {
+        if let Ok(json) = serde_json::to_string_pretty(&native) {
+            return Ok(json + "\n");
+        }
+    }
+    serde_yaml_ng::to_string(&native)
+}
+
+fn has_unicode_line_separator(v: &J) -> bool {
+    match v {
+        J::String(s) => s.contains(['\u{2028}', '\u{2029}']),
+        J::Array(items) => items.iter().any(has_unicode_line_separator),
+        J::Object(m) => m
+            .iter()
+            .any(|(k, v)| k.contains(['\u{2028}', '\u{2029}']) || has_unicode_line_separator(v)),
+        _ => false,
+    }
 }

@@ -49,7 +49,12 @@ pub fn evaluate_check(check: &Check, observe: &mut dyn FnMut(&Probe) -> ProbeOut
                         Judgement::Fails(why) => (Status::Fail, why),
                         Judgement::Invalid(why) => (Status::Error, why),
                     };
-                    CheckOutcome { status, expected, observed, reason }
+                    CheckOutcome {
+                        status,
+                        expected,
+                        observed,
+                        reason,
+                    }
                 }
             }
         }
@@ -90,27 +95,59 @@ fn combine(
     decide: impl Fn(&[Status]) -> Status,
 ) -> CheckOutcome {
     let outcomes: Vec<CheckOutcome> = children.iter().map(|c| evaluate_check(c, observe)).collect();
-    let applicable: Vec<&CheckOutcome> =
-        outcomes.iter().filter(|o| o.status != Status::NotApplicable).collect();
+    let applicable: Vec<&CheckOutcome> = outcomes
+        .iter()
+        .filter(|o| o.status != Status::NotApplicable)
+        .collect();
     let expected = format!(
         "{label}: {}",
-        outcomes.iter().map(|o| format!("({})", o.expected)).collect::<Vec<_>>().join(", ")
+        outcomes
+            .iter()
+            .map(|o| format!("({})", o.expected))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let observed = truncate_evidence(
         outcomes
             .iter()
-            .map(|o| if o.observed.is_empty() { o.status.to_string() } else { o.observed.clone() })
+            .map(|o| {
+                if o.observed.is_empty() {
+                    o.status.to_string()
+                } else {
+                    o.observed.clone()
+                }
+            })
             .collect::<Vec<_>>()
             .join("; "),
     );
     if applicable.is_empty() {
         let reason = outcomes.first().map(|o| o.reason.clone()).unwrap_or_default();
-        return CheckOutcome { status: Status::NotApplicable, expected, observed, reason };
+        return CheckOutcome {
+            status: Status::NotApplicable,
+            expected,
+            observed,
+            reason,
+        };
     }
     let statuses: Vec<Status> = applicable.iter().map(|o| o.status).collect();
     let status = decide(&statuses);
+    let negated = label == "none of";
     let reason = match status {
         Status::Pass => String::new(),
+        // `none` fails because a child holds: name that child, not the others' failures
+        // (which are what `none` wants, and which a passing child has no reason for).
+        Status::Fail if negated => applicable
+            .iter()
+            .filter(|o| o.status == Status::Pass)
+            .map(|o| format!("{} holds (observed {})", o.expected, o.observed))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Status::Error if negated => applicable
+            .iter()
+            .filter(|o| o.status == Status::Error)
+            .map(|o| o.reason.clone())
+            .collect::<Vec<_>>()
+            .join("; "),
         _ => applicable
             .iter()
             .filter(|o| !o.reason.is_empty())
@@ -118,7 +155,12 @@ fn combine(
             .collect::<Vec<_>>()
             .join("; "),
     };
-    CheckOutcome { status, expected, observed, reason }
+    CheckOutcome {
+        status,
+        expected,
+        observed,
+        reason: truncate_evidence(reason),
+    }
 }
 
 /// Evaluates a rule: its precondition, then its check; fills in legacy reason texts.

@@ -11,7 +11,10 @@ pub struct Location {
 impl From<&marked_yaml::Span> for Location {
     fn from(span: &marked_yaml::Span) -> Self {
         span.start()
-            .map(|m| Location { line: m.line(), column: m.column() })
+            .map(|m| Location {
+                line: m.line(),
+                column: m.column(),
+            })
             .unwrap_or_default()
     }
 }
@@ -48,7 +51,11 @@ impl PolicyError {
     pub fn single(location: Location, rule_id: Option<String>, message: impl Into<String>) -> Self {
         PolicyError {
             file: None,
-            diagnostics: vec![Diagnostic { location, rule_id, message: message.into() }],
+            diagnostics: vec![Diagnostic {
+                location,
+                rule_id,
+                message: message.into(),
+            }],
         }
     }
 

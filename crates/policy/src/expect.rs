@@ -121,9 +121,30 @@ pub enum Judgement {
 }
 
 const OPERATORS: &[&str] = &[
-    "equals", "not_equals", "contains", "not_contains", "matches", "not_matches", "in", "not_in",
-    "gt", "gte", "lt", "lte", "version_eq", "version_gt", "version_gte", "version_lt",
-    "version_lte", "mode_at_most", "exists", "every", "any", "none", "count", "ignore_case",
+    "equals",
+    "not_equals",
+    "contains",
+    "not_contains",
+    "matches",
+    "not_matches",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "version_eq",
+    "version_gt",
+    "version_gte",
+    "version_lt",
+    "version_lte",
+    "mode_at_most",
+    "exists",
+    "every",
+    "any",
+    "none",
+    "count",
+    "ignore_case",
 ];
 
 pub fn parse_number(s: &str) -> Option<f64> {
@@ -147,7 +168,22 @@ pub fn parse_mode(s: &str) -> Option<u32> {
     u32::from_str_radix(t, 8).ok().filter(|m| *m <= 0o7777)
 }
 
-pub(crate) fn read_expect(r: &mut Reader, node: &Node, inherited_ignore_case: bool) -> Option<Expect> {
+pub(crate) fn read_expect(
+    r: &mut Reader,
+    node: &Node,
+    inherited_ignore_case: bool,
+    depth: usize,
+) -> Option<Expect> {
+    if depth > crate::parse::MAX_CHECK_DEPTH {
+        r.error(
+            node,
+            format!(
+                "quantifiers nested deeper than {} levels",
+                crate::parse::MAX_CHECK_DEPTH
+            ),
+        );
+        return None;
+    }
     let map = r.mapping(node, "expect")?;
     let mut fields = Fields::new(map);
     if map.is_empty() {
@@ -168,7 +204,7 @@ pub(crate) fn read_expect(r: &mut Reader, node: &Node, inherited_ignore_case: bo
         if !OPERATORS.contains(&name) {
             continue; // reported by finish() below
         }
-        match read_op(r, name, value, ignore_case) {
+        match read_op(r, name, value, ignore_case, depth) {
             Some(op) => ops.push(op),
             None => ok = false,
         }
@@ -185,16 +221,23 @@ pub(crate) fn read_expect(r: &mut Reader, node: &Node, inherited_ignore_case: bo
         r.error(node, "expect needs at least one operator besides ignore_case");
         return None;
     }
-    Some(Expect { ops, ignore_case, legacy: None })
+    Some(Expect {
+        ops,
+        ignore_case,
+        legacy: None,
+    })
 }
 
-fn read_op(r: &mut Reader, name: &str, node: &Node, ignore_case: bool) -> Option<Op> {
+fn read_op(r: &mut Reader, name: &str, node: &Node, ignore_case: bool, depth: usize) -> Option<Op> {
     let pattern = |r: &mut Reader, node: &Node| -> Option<Pattern> {
         let source = r.text(node, name)?;
         match Pattern::new(&source, ignore_case) {
             Ok(p) => Some(p),
             Err(e) => {
-                r.error(node, format!("invalid regex in {name}: {}", one_line(&e.to_string())));
+                r.error(
+                    node,
+                    format!("invalid regex in {name}: {}", one_line(&e.to_string())),
+                );
                 None
             }
         }
@@ -207,7 +250,7 @@ fn read_op(r: &mut Reader, name: &str, node: &Node, ignore_case: bool) -> Option
         }
         Some(text.trim().to_string())
     };
-    let nested = |r: &mut Reader, node: &Node| read_expect(r, node, ignore_case).map(Box::new);
+    let nested = |r: &mut Reader, node: &Node| read_expect(r, node, ignore_case, depth + 1).map(Box::new);
     Some(match name {
         "equals" => Op::Equals(r.text(node, name)?),
         "not_equals" => Op::NotEquals(r.text(node, name)?),
@@ -241,7 +284,10 @@ fn read_op(r: &mut Reader, name: &str, node: &Node, ignore_case: bool) -> Option
             match parse_mode(&text) {
                 Some(m) => Op::ModeAtMost(m),
                 None => {
-                    r.error(node, format!("mode_at_most needs an octal mode such as \"0644\", got {text:?}"));
+                    r.error(
+                        node,
+                        format!("mode_at_most needs an octal mode such as \"0644\", got {text:?}"),
+                    );
                     return None;
                 }
             }
@@ -258,7 +304,11 @@ fn read_op(r: &mut Reader, name: &str, node: &Node, ignore_case: bool) -> Option
 impl Expect {
     /// A one-operator expectation; handy for probes' own defaults and for tests.
     pub fn single(op: Op) -> Self {
-        Expect { ops: vec![op], ignore_case: false, legacy: None }
+        Expect {
+            ops: vec![op],
+            ignore_case: false,
+            legacy: None,
+        }
     }
 
     pub fn describe(&self) -> String {
@@ -313,18 +363,30 @@ impl Expect {
 
     fn judge_op(&self, op: &Op, obs: &Observation) -> Judgement {
         let fails = |what: &str| Judgement::Fails(format!("expected {what}, observed {}", obs.evidence()));
-        let verdict = |holds: bool| if holds { Judgement::Holds } else { fails(&self.describe_op(op)) };
+        let verdict = |holds: bool| {
+            if holds {
+                Judgement::Holds
+            } else {
+                fails(&self.describe_op(op))
+            }
+        };
         match (op, obs) {
             (Op::Exists(want), _) => verdict(!matches!(obs, Observation::Missing) == *want),
             (Op::Every(e), _) => quantify(obs, |items| {
-                let bad = items.iter().find_map(|v| match e.judge(&Observation::Scalar(v.clone())) {
-                    Judgement::Holds => None,
-                    other => Some((v.clone(), other)),
-                });
+                let bad = items
+                    .iter()
+                    .find_map(|v| match e.judge(&Observation::Scalar(v.clone())) {
+                        Judgement::Holds => None,
+                        other => Some((v.clone(), other)),
+                    });
                 match bad {
                     None => Judgement::Holds,
                     Some((_, Judgement::Invalid(m))) => Judgement::Invalid(m),
-                    Some((v, _)) => Judgement::Fails(format!("item {:?} does not satisfy: {}", v.to_string(), e.describe())),
+                    Some((v, _)) => Judgement::Fails(format!(
+                        "item {:?} does not satisfy: {}",
+                        v.to_string(),
+                        e.describe()
+                    )),
                 }
             }),
             (Op::Any(e), _) => quantify(obs, |items| {
@@ -336,13 +398,19 @@ impl Expect {
                         Judgement::Fails(_) => {}
                     }
                 }
-                invalid.map(Judgement::Invalid).unwrap_or_else(|| fails(&self.describe_op(op)))
+                invalid
+                    .map(Judgement::Invalid)
+                    .unwrap_or_else(|| fails(&self.describe_op(op)))
             }),
             (Op::None(e), _) => quantify(obs, |items| {
                 for v in items {
                     match e.judge(&Observation::Scalar(v.clone())) {
                         Judgement::Holds => {
-                            return Judgement::Fails(format!("item {:?} satisfies: {}", v.to_string(), e.describe()))
+                            return Judgement::Fails(format!(
+                                "item {:?} satisfies: {}",
+                                v.to_string(),
+                                e.describe()
+                            ))
                         }
                         Judgement::Invalid(m) => return Judgement::Invalid(m),
                         Judgement::Fails(_) => {}
@@ -371,7 +439,9 @@ impl Expect {
                 Op::NotEquals(_) | Op::NotIn(_) | Op::NotContains(_) | Op::NotMatches(_)
             )),
             (Op::Contains(s), Observation::List(items)) => verdict(items.iter().any(|v| self.text_eq(v, s))),
-            (Op::NotContains(s), Observation::List(items)) => verdict(!items.iter().any(|v| self.text_eq(v, s))),
+            (Op::NotContains(s), Observation::List(items)) => {
+                verdict(!items.iter().any(|v| self.text_eq(v, s)))
+            }
             (_, Observation::List(items)) => Judgement::Invalid(format!(
                 "the observation is a list of {} value(s); wrap `{}` in every/any/none/count",
                 items.len(),
@@ -412,7 +482,9 @@ impl Expect {
                 };
                 match mode {
                     Some(m) => m & !mask & 0o7777 == 0,
-                    None => return Judgement::Fails(format!("expected a permission mode, observed {text:?}")),
+                    None => {
+                        return Judgement::Fails(format!("expected a permission mode, observed {text:?}"))
+                    }
                 }
             }
             Op::Exists(_) | Op::Every(_) | Op::Any(_) | Op::None(_) | Op::Count(_) => true,
@@ -420,7 +492,11 @@ impl Expect {
         if holds {
             Judgement::Holds
         } else {
-            Judgement::Fails(format!("expected {}, observed {}", self.describe_op(op), Observation::Scalar(v.clone()).evidence()))
+            Judgement::Fails(format!(
+                "expected {}, observed {}",
+                self.describe_op(op),
+                Observation::Scalar(v.clone()).evidence()
+            ))
         }
     }
 
@@ -500,6 +576,12 @@ fn quantify(obs: &Observation, f: impl FnOnce(&[Value]) -> Judgement) -> Judgeme
 
 /// The expectation back in its native policy form.
 pub(crate) fn expect_to_json(e: &Expect) -> serde_json::Value {
+    expect_json(e, false)
+}
+
+/// `inherited` is the enclosing expectation's ignore_case, which a nested one inherits when
+/// it does not say otherwise; a nested `ignore_case: false` must therefore be written out.
+fn expect_json(e: &Expect, inherited: bool) -> serde_json::Value {
     use serde_json::Value as J;
     let mut m = serde_json::Map::new();
     for op in &e.ops {
@@ -533,15 +615,15 @@ pub(crate) fn expect_to_json(e: &Expect) -> serde_json::Value {
             ),
             Op::ModeAtMost(mask) => ("mode_at_most", J::String(format!("{mask:04o}"))),
             Op::Exists(b) => ("exists", J::Bool(*b)),
-            Op::Every(e) => ("every", expect_to_json(e)),
-            Op::Any(e) => ("any", expect_to_json(e)),
-            Op::None(e) => ("none", expect_to_json(e)),
-            Op::Count(e) => ("count", expect_to_json(e)),
+            Op::Every(inner) => ("every", expect_json(inner, e.ignore_case)),
+            Op::Any(inner) => ("any", expect_json(inner, e.ignore_case)),
+            Op::None(inner) => ("none", expect_json(inner, e.ignore_case)),
+            Op::Count(inner) => ("count", expect_json(inner, e.ignore_case)),
         };
         m.insert(k.to_string(), v);
     }
-    if e.ignore_case {
-        m.insert("ignore_case".into(), J::Bool(true));
+    if e.ignore_case || inherited {
+        m.insert("ignore_case".into(), J::Bool(e.ignore_case));
     }
     J::Object(m)
 }

@@ -17,6 +17,7 @@ use crate::yaml::{Fields, Reader};
 
 pub(crate) fn read_legacy(root: &Node) -> Result<Policy, PolicyError> {
     let mut r = Reader::new();
+    r.substitute = false;
     let policy = read_inner(&mut r, root);
     finish(r, policy)
 }
@@ -32,7 +33,10 @@ fn read_inner(r: &mut Reader, root: &Node) -> Option<Policy> {
         r.rule_id = None;
         if let Some(rule) = read_rule(r, node) {
             if let Some(first) = seen.get(&rule.id) {
-                r.error_at(rule.location, format!("duplicate rule id (first defined at line {})", first.line));
+                r.error_at(
+                    rule.location,
+                    format!("duplicate rule id (first defined at line {})", first.line),
+                );
             } else {
                 seen.insert(rule.id.clone(), rule.location);
                 rules.push(rule);
@@ -63,8 +67,17 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<Rule> {
     // The original decoded rules into free-form maps, so unknown keys are ignored here.
     let mut f = Fields::new(map);
     let location = f.location();
-    let id = f.require(r, "id", "a rule").and_then(|n| r.raw_text(n, "rule id"))?;
+    let id = f
+        .require(r, "id", "a rule")
+        .and_then(|n| r.raw_text(n, "rule id"))?;
     r.rule_id = Some(id.clone());
+    // Same rule as native ids, so that the converted (canonical) form loads again.
+    if !crate::parse::valid_id(&id) {
+        r.error_at(
+            location,
+            "rule id may only contain letters, digits, '.', '_', ':' and '-'",
+        );
+    }
     let mut text = |r: &mut Reader, key: &str| f.get(key).and_then(|n| r.raw_text(n, key));
     let title = text(r, "title");
     let rationale = text(r, "rationale");
@@ -80,7 +93,10 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<Rule> {
         // The shipped legacy rules carry no severity; medium is the neutral choice.
         None => Severity::Medium,
     };
-    let tags = f.get("tags").and_then(|n| r.text_list(n, "tags")).unwrap_or_default();
+    let tags = f
+        .get("tags")
+        .and_then(|n| r.text_list(n, "tags"))
+        .unwrap_or_default();
     let query = match (f.get("query"), f.get("querry")) {
         (Some(q), _) | (None, Some(q)) => q,
         (None, None) => {
@@ -113,7 +129,9 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<Rule> {
 fn read_query(r: &mut Reader, node: &Node) -> Option<Probe> {
     let map = r.mapping(node, "querry")?;
     let mut f = Fields::new(map);
-    let kind_text = f.require(r, "type", "querry").and_then(|n| r.raw_text(n, "querry.type"))?;
+    let kind_text = f
+        .require(r, "type", "querry")
+        .and_then(|n| r.raw_text(n, "querry.type"))?;
     let mut field = |r: &mut Reader, key: &str| f.get(key).and_then(|n| r.raw_text(n, key));
     let text_probe = |kind, arg: String, property: &str| Probe {
         kind,
@@ -135,22 +153,28 @@ fn read_query(r: &mut Reader, node: &Node) -> Option<Probe> {
             _ => missing(r, "cmd"),
         },
         "service" => match field(r, "name") {
-            Some(name) => Some(text_probe(ProbeKind::Service, name, "state")),
-            None => missing(r, "name"),
+            Some(name) if !name.trim().is_empty() => Some(text_probe(ProbeKind::Service, name, "state")),
+            _ => missing(r, "name"),
         },
         "process" => match field(r, "name") {
-            Some(name) => Some(Probe {
+            Some(name) if !name.trim().is_empty() => Some(Probe {
                 kind: ProbeKind::Process,
                 arg: ProbeArg::Text(name),
                 property: None,
                 params: BTreeMap::new(),
             }),
-            None => missing(r, "name"),
+            _ => missing(r, "name"),
         },
         "registry" => {
-            let (Some(root), Some(path), Some(value)) = (field(r, "root"), field(r, "path"), field(r, "value")) else {
+            let (Some(root), Some(path), Some(value)) =
+                (field(r, "root"), field(r, "path"), field(r, "value"))
+            else {
                 return missing(r, "root/path/value");
             };
+            if value.trim().is_empty() {
+                // The native format cannot express a key's (Default) value either.
+                return missing(r, "value");
+            }
             let full = format!("{root}\\{}", path.trim_start_matches(['\\', '/']));
             if crate::probe::registry_hive(&full).is_none() {
                 r.error(node, format!("unsupported registry root {root:?}"));
@@ -195,8 +219,15 @@ fn read_legacy_expect(r: &mut Reader, node: &Node, kind: ProbeKind) -> Option<Ex
             }
         }
     } else {
-        r.error(node, "no supported operator in expect (equals, contains, in or regex)");
+        r.error(
+            node,
+            "no supported operator in expect (equals, contains, in or regex)",
+        );
         return None;
     };
-    Some(Expect { ops: vec![op], ignore_case, legacy: Some(legacy_mode(kind)) })
+    Some(Expect {
+        ops: vec![op],
+        ignore_case,
+        legacy: Some(legacy_mode(kind)),
+    })
 }

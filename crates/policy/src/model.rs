@@ -82,8 +82,13 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub const ALL: [Severity; 5] =
-        [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info];
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -170,9 +175,7 @@ impl Check {
     fn collect_probes<'a>(&'a self, out: &mut Vec<&'a Probe>) {
         match self {
             Check::Probe(p) => out.push(&p.probe),
-            Check::All(c) | Check::Any(c) | Check::None(c) => {
-                c.iter().for_each(|c| c.collect_probes(out))
-            }
+            Check::All(c) | Check::Any(c) | Check::None(c) => c.iter().for_each(|c| c.collect_probes(out)),
         }
     }
 }

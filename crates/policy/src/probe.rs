@@ -77,8 +77,9 @@ struct ProbeSpec {
     no_default_property: bool,
 }
 
-const FILE_PROPERTIES: &[&str] =
-    &["exists", "type", "mode", "owner", "group", "uid", "gid", "size", "sha256", "target", "version"];
+const FILE_PROPERTIES: &[&str] = &[
+    "exists", "type", "mode", "owner", "group", "uid", "gid", "size", "sha256", "target", "version",
+];
 const OUTPUT_PROPERTIES: &[&str] = &["stdout", "stderr", "exit_code"];
 const ACCOUNT_FILTER: &[(&str, ParamKind)] = &[
     ("uid", ParamKind::Int),
@@ -158,25 +159,52 @@ static SPECS: &[ProbeSpec] = &[
     },
     ProbeSpec {
         properties: &[
-            "uid", "gid", "home", "shell", "password", "last_change", "min_days", "max_days",
-            "warn_days", "inactive",
+            "uid",
+            "gid",
+            "home",
+            "shell",
+            "password",
+            "last_change",
+            "min_days",
+            "max_days",
+            "warn_days",
+            "inactive",
         ],
         ..spec(ProbeKind::Account, "account", Platform::Linux)
     },
-    ProbeSpec { arg: ArgKind::Filter(ACCOUNT_FILTER), ..spec(ProbeKind::Accounts, "accounts", Platform::Linux) },
-    ProbeSpec { properties: &["members", "gid"], ..spec(ProbeKind::Group, "group", Platform::Linux) },
-    ProbeSpec { params: &[("config", ParamKind::Text)], ..spec(ProbeKind::Sshd, "sshd", Platform::Linux) },
+    ProbeSpec {
+        arg: ArgKind::Filter(ACCOUNT_FILTER),
+        ..spec(ProbeKind::Accounts, "accounts", Platform::Linux)
+    },
+    ProbeSpec {
+        properties: &["members", "gid"],
+        ..spec(ProbeKind::Group, "group", Platform::Linux)
+    },
+    ProbeSpec {
+        params: &[("config", ParamKind::Text)],
+        ..spec(ProbeKind::Sshd, "sshd", Platform::Linux)
+    },
     ProbeSpec {
         properties: &["data", "type", "exists", "subkeys"],
-        params: &[("value", ParamKind::Text), ("view", ParamKind::OneOf(&["64", "32"]))],
+        params: &[
+            ("value", ParamKind::Text),
+            ("view", ParamKind::OneOf(&["64", "32"])),
+        ],
         no_default_property: true,
         ..spec(ProbeKind::Registry, "registry", Platform::Windows)
     },
-    ProbeSpec { properties: &["state", "start_type"], ..spec(ProbeKind::Service, "service", Platform::Windows) },
+    ProbeSpec {
+        properties: &["state", "start_type"],
+        ..spec(ProbeKind::Service, "service", Platform::Windows)
+    },
     ProbeSpec {
         properties: &["version", "name", "publisher"],
         params: &[("publisher", ParamKind::Text)],
-        ..spec(ProbeKind::InstalledSoftware, "installed_software", Platform::Windows)
+        ..spec(
+            ProbeKind::InstalledSoftware,
+            "installed_software",
+            Platform::Windows,
+        )
     },
     spec(ProbeKind::SecurityPolicy, "security_policy", Platform::Windows),
     spec(ProbeKind::AuditPolicy, "audit_policy", Platform::Windows),
@@ -196,7 +224,10 @@ static SPECS: &[ProbeSpec] = &[
         properties: &["stdout", "exit_code"],
         ..spec(ProbeKind::Powershell, "powershell", Platform::Windows)
     },
-    ProbeSpec { properties: &["stdout", "exit_code"], ..spec(ProbeKind::Cmd, "cmd", Platform::Windows) },
+    ProbeSpec {
+        properties: &["stdout", "exit_code"],
+        ..spec(ProbeKind::Cmd, "cmd", Platform::Windows)
+    },
 ];
 
 fn spec_of(kind: ProbeKind) -> &'static ProbeSpec {
@@ -248,7 +279,10 @@ impl Pattern {
             // Bounded so a hostile policy cannot make the agent build a huge automaton.
             .size_limit(1 << 20)
             .build()?;
-        Ok(Pattern { source: source.to_string(), regex })
+        Ok(Pattern {
+            source: source.to_string(),
+            regex,
+        })
     }
 }
 
@@ -352,6 +386,11 @@ pub(crate) fn allowed_keys(kind: ProbeKind) -> Vec<&'static str> {
 /// Reads a probe from a check mapping whose probe key has already been identified.
 pub(crate) fn read_probe(r: &mut Reader, kind: ProbeKind, fields: &mut Fields<'_>) -> Option<Probe> {
     let spec = spec_of(kind);
+    // Mark every key this probe accepts as read, so that an early return below does not
+    // also report them as unknown keys.
+    for key in allowed_keys(kind) {
+        fields.get(key);
+    }
     let arg_node = fields.get(spec.key)?;
     let arg = match spec.arg {
         ArgKind::Text => ProbeArg::Text(r.non_empty_text(arg_node, spec.key)?),
@@ -380,7 +419,10 @@ pub(crate) fn read_probe(r: &mut Reader, kind: ProbeKind, fields: &mut Fields<'_
             let names: Vec<&str> = allowed.iter().map(|(k, _)| *k).collect();
             filter_fields.finish(r, &format!("the {} filter", spec.key), &names);
             if filter.is_empty() {
-                r.error(arg_node, format!("the {} filter needs at least one key", spec.key));
+                r.error(
+                    arg_node,
+                    format!("the {} filter needs at least one key", spec.key),
+                );
                 return None;
             }
             ProbeArg::Filter(filter)
@@ -391,7 +433,12 @@ pub(crate) fn read_probe(r: &mut Reader, kind: ProbeKind, fields: &mut Fields<'_
     if present.len() > 1 {
         r.error_at(
             fields.location(),
-            format!("{} accepts only one of {} (found {})", spec.key, spec.exclusive.join(", "), present.join(" and ")),
+            format!(
+                "{} accepts only one of {} (found {})",
+                spec.key,
+                spec.exclusive.join(", "),
+                present.join(" and ")
+            ),
         );
         return None;
     }
@@ -426,7 +473,12 @@ pub(crate) fn read_probe(r: &mut Reader, kind: ProbeKind, fields: &mut Fields<'_
         }
     }
 
-    let probe = Probe { kind, arg, property, params };
+    let probe = Probe {
+        kind,
+        arg,
+        property,
+        params,
+    };
     validate_specific(r, arg_node, &probe).then_some(probe)
 }
 
@@ -440,7 +492,10 @@ fn read_param(r: &mut Reader, node: &Node, name: &str, kind: ParamKind) -> Optio
             match Pattern::new(&source, false) {
                 Ok(p) => Param::Regex(p),
                 Err(e) => {
-                    r.error(node, format!("invalid regex in {name}: {}", one_line(&e.to_string())));
+                    r.error(
+                        node,
+                        format!("invalid regex in {name}: {}", one_line(&e.to_string())),
+                    );
                     return None;
                 }
             }
@@ -448,7 +503,10 @@ fn read_param(r: &mut Reader, node: &Node, name: &str, kind: ParamKind) -> Optio
         ParamKind::OneOf(allowed) => {
             let value = r.text(node, name)?;
             if !allowed.contains(&value.as_str()) {
-                r.error(node, format!("{name} must be one of {}, got {value:?}", allowed.join(", ")));
+                r.error(
+                    node,
+                    format!("{name} must be one of {}, got {value:?}", allowed.join(", ")),
+                );
                 return None;
             }
             Param::Text(value)
@@ -475,27 +533,30 @@ fn validate_specific(r: &mut Reader, arg_node: &Node, probe: &Probe) -> bool {
                 );
                 return false;
             }
-            if probe.property.as_deref() == Some("data") && !probe.params.contains_key("value") {
+            if matches!(probe.property.as_deref(), Some("data" | "type"))
+                && !probe.params.contains_key("value")
+            {
                 r.error(arg_node, "registry property `data` and `type` need a `value:`");
                 return false;
             }
         }
-        ProbeKind::SecurityPolicy => {
-            if !SECURITY_SETTINGS.contains(&arg.as_str()) {
-                r.error(
-                    arg_node,
-                    format!("unknown security_policy setting {arg:?} (allowed: {})", SECURITY_SETTINGS.join(", ")),
-                );
-                return false;
-            }
+        ProbeKind::SecurityPolicy if !SECURITY_SETTINGS.contains(&arg.as_str()) => {
+            r.error(
+                arg_node,
+                format!(
+                    "unknown security_policy setting {arg:?} (allowed: {})",
+                    SECURITY_SETTINGS.join(", ")
+                ),
+            );
+            return false;
         }
-        ProbeKind::Firewall => {
-            if !["domain", "private", "public"].contains(&arg.as_str()) {
-                r.error(arg_node, format!("firewall profile must be domain, private or public, got {arg:?}"));
-                return false;
-            }
+        ProbeKind::Firewall if !["domain", "private", "public"].contains(&arg.as_str()) => {
+            r.error(
+                arg_node,
+                format!("firewall profile must be domain, private or public, got {arg:?}"),
+            );
+            return false;
         }
-        ProbeKind::File | ProbeKind::Files if probe.property.as_deref() == Some("version") => {}
         _ => {}
     }
     true
@@ -560,12 +621,30 @@ mod tests {
     #[test]
     fn every_kind_has_exactly_one_spec_row() {
         let kinds = [
-            ProbeKind::File, ProbeKind::Files, ProbeKind::Process, ProbeKind::Os, ProbeKind::Command,
-            ProbeKind::Sysctl, ProbeKind::KernelModule, ProbeKind::SystemdUnit, ProbeKind::Package,
-            ProbeKind::Mount, ProbeKind::Account, ProbeKind::Accounts, ProbeKind::Group, ProbeKind::Sshd,
-            ProbeKind::Registry, ProbeKind::Service, ProbeKind::InstalledSoftware,
-            ProbeKind::SecurityPolicy, ProbeKind::AuditPolicy, ProbeKind::Firewall,
-            ProbeKind::LocalGroup, ProbeKind::Bitlocker, ProbeKind::Powershell, ProbeKind::Cmd,
+            ProbeKind::File,
+            ProbeKind::Files,
+            ProbeKind::Process,
+            ProbeKind::Os,
+            ProbeKind::Command,
+            ProbeKind::Sysctl,
+            ProbeKind::KernelModule,
+            ProbeKind::SystemdUnit,
+            ProbeKind::Package,
+            ProbeKind::Mount,
+            ProbeKind::Account,
+            ProbeKind::Accounts,
+            ProbeKind::Group,
+            ProbeKind::Sshd,
+            ProbeKind::Registry,
+            ProbeKind::Service,
+            ProbeKind::InstalledSoftware,
+            ProbeKind::SecurityPolicy,
+            ProbeKind::AuditPolicy,
+            ProbeKind::Firewall,
+            ProbeKind::LocalGroup,
+            ProbeKind::Bitlocker,
+            ProbeKind::Powershell,
+            ProbeKind::Cmd,
         ];
         assert_eq!(kinds.len(), SPECS.len());
         for k in kinds {
@@ -576,8 +655,14 @@ mod tests {
 
     #[test]
     fn registry_hives_are_canonicalised() {
-        assert_eq!(registry_hive("HKEY_LOCAL_MACHINE\\SOFTWARE\\X"), Some(("HKLM", "SOFTWARE\\X")));
-        assert_eq!(registry_hive("hkcu\\Control Panel"), Some(("HKCU", "Control Panel")));
+        assert_eq!(
+            registry_hive("HKEY_LOCAL_MACHINE\\SOFTWARE\\X"),
+            Some(("HKLM", "SOFTWARE\\X"))
+        );
+        assert_eq!(
+            registry_hive("hkcu\\Control Panel"),
+            Some(("HKCU", "Control Panel"))
+        );
         assert_eq!(registry_hive("HKLM:\\SOFTWARE"), Some(("HKLM", "SOFTWARE")));
         assert_eq!(registry_hive("SOFTWARE\\X"), None);
     }

@@ -7,7 +7,9 @@ use std::cmp::Ordering;
 pub fn compare(a: &str, b: &str) -> Ordering {
     let (ea, ua, ra) = split(a.trim());
     let (eb, ub, rb) = split(b.trim());
-    ea.cmp(&eb).then_with(|| compare_part(ua, ub)).then_with(|| compare_part(ra, rb))
+    ea.cmp(&eb)
+        .then_with(|| compare_part(ua, ub))
+        .then_with(|| compare_part(ra, rb))
 }
 
 fn split(v: &str) -> (u64, &str, &str) {

@@ -13,15 +13,22 @@ pub(crate) struct Reader {
     pub diagnostics: Vec<Diagnostic>,
     pub rule_id: Option<String>,
     pub variables: BTreeMap<String, String>,
+    /// Whether `${name}` is substituted; legacy files have no variables, so it is literal.
+    pub substitute: bool,
 }
 
 impl Reader {
     pub fn new() -> Self {
-        Reader { diagnostics: Vec::new(), rule_id: None, variables: BTreeMap::new() }
+        Reader {
+            diagnostics: Vec::new(),
+            rule_id: None,
+            variables: BTreeMap::new(),
+            substitute: true,
+        }
     }
 
     pub fn error(&mut self, at: &Node, message: impl Into<String>) {
-        self.error_at(Location::from(at.span()), message);
+        self.error_at(node_location(at), message);
     }
 
     pub fn error_at(&mut self, location: Location, message: impl Into<String>) {
@@ -37,7 +44,10 @@ impl Reader {
         match node {
             Node::Scalar(s) => self.substitute(s),
             _ => {
-                self.error(node, format!("{what} must be a single value, not a {}", kind(node)));
+                self.error(
+                    node,
+                    format!("{what} must be a single value, not a {}", kind(node)),
+                );
                 None
             }
         }
@@ -48,7 +58,10 @@ impl Reader {
         match node {
             Node::Scalar(s) => Some(s.as_str().to_string()),
             _ => {
-                self.error(node, format!("{what} must be a single value, not a {}", kind(node)));
+                self.error(
+                    node,
+                    format!("{what} must be a single value, not a {}", kind(node)),
+                );
                 None
             }
         }
@@ -116,7 +129,7 @@ impl Reader {
 
     fn substitute(&mut self, scalar: &MarkedScalarNode) -> Option<String> {
         let raw = scalar.as_str();
-        if !raw.contains("${") {
+        if !self.substitute || !raw.contains("${") {
             return Some(raw.to_string());
         }
         let mut out = String::with_capacity(raw.len());
@@ -146,6 +159,27 @@ impl Reader {
     }
 }
 
+/// Where a node starts. The YAML parser marks a block mapping at the colon of its first
+/// key, so a mapping's position is taken from its first key when that comes earlier.
+pub(crate) fn node_location(node: &Node) -> Location {
+    match node {
+        Node::Mapping(m) => mapping_location(m),
+        _ => Location::from(node.span()),
+    }
+}
+
+fn mapping_location(map: &MarkedMappingNode) -> Location {
+    let start = Location::from(map.span());
+    match map.iter().next().map(|(k, _)| Location::from(k.span())) {
+        Some(key)
+            if key.line > 0 && (start.line == 0 || (key.line, key.column) < (start.line, start.column)) =>
+        {
+            key
+        }
+        _ => start,
+    }
+}
+
 pub(crate) fn kind(node: &Node) -> &'static str {
     match node {
         Node::Scalar(_) => "single value",
@@ -163,7 +197,10 @@ pub(crate) struct Fields<'n> {
 
 impl<'n> Fields<'n> {
     pub fn new(map: &'n MarkedMappingNode) -> Self {
-        Fields { map, used: HashSet::new() }
+        Fields {
+            map,
+            used: HashSet::new(),
+        }
     }
 
     pub fn get(&mut self, key: &str) -> Option<&'n Node> {
@@ -181,13 +218,16 @@ impl<'n> Fields<'n> {
     }
 
     pub fn location(&self) -> Location {
-        Location::from(self.map.span())
+        mapping_location(self.map)
     }
 
     pub fn require(&mut self, r: &mut Reader, key: &str, context: &str) -> Option<&'n Node> {
         let node = self.get(key);
         if node.is_none() {
-            r.error_at(self.location(), format!("{context} is missing required key `{key}`"));
+            r.error_at(
+                self.location(),
+                format!("{context} is missing required key `{key}`"),
+            );
         }
         node
     }

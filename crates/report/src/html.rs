@@ -78,15 +78,8 @@ fn page_header(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
     writeln!(out, "<h1>Compliance audit report</h1>")?;
     let policies = reports.len();
     let plural = if policies == 1 { "policy" } else { "policies" };
-    let started = reports
-        .iter()
-        .map(|r| r.started_at.as_str())
-        .min()
-        .unwrap_or("");
-    write!(
-        out,
-        r#"<p class="sub">VT-Audit &middot; {policies} {plural}"#
-    )?;
+    let started = reports.iter().map(|r| r.started_at.as_str()).min().unwrap_or("");
+    write!(out, r#"<p class="sub">VT-Audit &middot; {policies} {plural}"#)?;
     if !started.is_empty() {
         write!(out, " &middot; started {}", Esc(started))?;
     }
@@ -110,12 +103,7 @@ fn host_facts(out: &mut dyn Write, host: &Host) -> io::Result<()> {
 }
 
 fn fact(out: &mut dyn Write, label: &str, value: &str) -> io::Result<()> {
-    writeln!(
-        out,
-        "<div><dt>{}</dt><dd>{}</dd></div>",
-        Esc(label),
-        Esc(value)
-    )
+    writeln!(out, "<div><dt>{}</dt><dd>{}</dd></div>", Esc(label), Esc(value))
 }
 
 fn overview(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
@@ -216,12 +204,7 @@ fn controls(out: &mut dyn Write, reports: &[Report]) -> io::Result<()> {
     writeln!(out, "</div>")
 }
 
-fn policy_section(
-    out: &mut dyn Write,
-    index: usize,
-    report: &Report,
-    show_host: bool,
-) -> io::Result<()> {
+fn policy_section(out: &mut dyn Write, index: usize, report: &Report, show_host: bool) -> io::Result<()> {
     writeln!(out, r#"<section class="policy" id="policy-{index}">"#)?;
     writeln!(
         out,
@@ -264,10 +247,7 @@ fn policy_section(
         rule(out, r)?;
     }
     if report.results.is_empty() {
-        writeln!(
-            out,
-            r#"<p class="notice">This policy produced no results.</p>"#
-        )?;
+        writeln!(out, r#"<p class="notice">This policy produced no results.</p>"#)?;
     } else {
         writeln!(
             out,
@@ -344,20 +324,12 @@ fn rule(out: &mut dyn Write, r: &RuleResult) -> io::Result<()> {
     writeln!(out, "<dt>Expected</dt><dd>{}</dd>", Block(&r.expected))?;
     writeln!(out, "<dt>Observed</dt><dd>{}</dd>", Block(&r.observed))?;
     if !r.reason.is_empty() {
-        writeln!(
-            out,
-            r#"<dt>Reason</dt><dd class="text">{}</dd>"#,
-            Esc(&r.reason)
-        )?;
+        writeln!(out, r#"<dt>Reason</dt><dd class="text">{}</dd>"#, Esc(&r.reason))?;
     }
     if !r.fix.is_empty() {
         writeln!(out, "<dt>Fix</dt><dd>{}</dd>", Block(&r.fix))?;
     }
-    writeln!(
-        out,
-        "<dt>Duration</dt><dd>{}</dd>",
-        Esc(&duration(r.duration_ms))
-    )?;
+    writeln!(out, "<dt>Duration</dt><dd>{}</dd>", Esc(&duration(r.duration_ms)))?;
     writeln!(out, "</dl></div>")?;
     writeln!(out, "</details>")
 }
@@ -642,11 +614,7 @@ mod tests {
     #[test]
     fn csp_pins_the_inline_style_and_script() {
         let html = render_html(&[sample_report()]);
-        let csp = between(
-            &html,
-            "http-equiv=\"Content-Security-Policy\" content=\"",
-            "\"",
-        );
+        let csp = between(&html, "http-equiv=\"Content-Security-Policy\" content=\"", "\"");
         assert!(csp.starts_with("default-src &#39;none&#39;;"), "{csp}");
         for (open, close) in [("<style>", "</style>"), ("<script>", "</script>")] {
             let body = between(&html, open, close);
@@ -692,21 +660,14 @@ mod tests {
         );
         // Evidence is shown preformatted inside the rule.
         assert!(html.contains("<dt>Observed</dt><dd><pre>99999</pre></dd>"));
-        assert!(html
-            .contains("<dt>Fix</dt><dd><pre>Set PASS_MAX_DAYS 90 in /etc/login.defs</pre></dd>"));
+        assert!(html.contains("<dt>Fix</dt><dd><pre>Set PASS_MAX_DAYS 90 in /etc/login.defs</pre></dd>"));
         // Filters exist for every status and severity, hidden until the script runs.
         assert!(html.contains(r#"<div id="controls" class="controls" hidden"#));
         for v in ["pass", "fail", "error", "not_applicable"] {
-            assert!(
-                html.contains(&format!(r#"name="status" value="{v}""#)),
-                "{v}"
-            );
+            assert!(html.contains(&format!(r#"name="status" value="{v}""#)), "{v}");
         }
         for v in ["critical", "high", "medium", "low", "info"] {
-            assert!(
-                html.contains(&format!(r#"name="severity" value="{v}""#)),
-                "{v}"
-            );
+            assert!(html.contains(&format!(r#"name="severity" value="{v}""#)), "{v}");
         }
         assert!(html.contains(r#"<input id="q" type="search""#));
         // Failures come first within a policy.
@@ -725,9 +686,7 @@ mod tests {
             "{matrix}"
         );
         assert!(
-            matrix.contains(
-                r#"sev-medium">medium</span></th><td class="zero">0</td><td class="hot">1</td>"#
-            ),
+            matrix.contains(r#"sev-medium">medium</span></th><td class="zero">0</td><td class="hot">1</td>"#),
             "{matrix}"
         );
         assert!(html.contains(">50.0<span class=\"pct\">%</span>"));

@@ -44,10 +44,7 @@ mod tests {
         let report = sample_report();
         let (text, v) = to_json(std::slice::from_ref(&report));
         assert!(text.ends_with("}\n"), "trailing newline missing");
-        assert!(
-            text.contains("\n  \"host\": {"),
-            "not pretty-printed:\n{text}"
-        );
+        assert!(text.contains("\n  \"host\": {"), "not pretty-printed:\n{text}");
 
         assert_eq!(
             keys(&v),

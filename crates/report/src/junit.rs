@@ -251,10 +251,7 @@ mod tests {
         assert!(children(cases[3], "failure").is_empty());
 
         let props = children(children(s, "properties")[0], "property");
-        let hash = props
-            .iter()
-            .find(|p| attr(**p, "name") == "policy_hash")
-            .unwrap();
+        let hash = props.iter().find(|p| attr(**p, "name") == "policy_hash").unwrap();
         assert_eq!(attr(*hash, "value"), sample_report().policy.hash);
     }
 
@@ -272,10 +269,7 @@ mod tests {
         assert!(body.contains("expected: a & b"));
 
         // The control characters are gone, replaced by U+FFFD.
-        assert_eq!(
-            attr(cases[1], "name"),
-            "X-2: control\u{FFFD}char \u{FFFD}[31mred"
-        );
+        assert_eq!(attr(cases[1], "name"), "X-2: control\u{FFFD}char \u{FFFD}[31mred");
         let error = children(cases[1], "error")[0];
         // Newlines in an attribute survive thanks to character references.
         assert_eq!(attr(error, "message"), "line one\nline two, \"quoted\"");

@@ -80,9 +80,7 @@ impl FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.as_str().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| {
-                format!("unknown report format {s:?} (expected table, json, html, csv or junit)")
-            })
+            .ok_or_else(|| format!("unknown report format {s:?} (expected table, json, html, csv or junit)"))
     }
 }
 
@@ -192,12 +190,7 @@ impl Counts {
 }
 
 /// All statuses in the order the human-facing formats list them.
-pub(crate) const STATUSES: [Status; 4] = [
-    Status::Pass,
-    Status::Fail,
-    Status::Error,
-    Status::NotApplicable,
-];
+pub(crate) const STATUSES: [Status; 4] = [Status::Pass, Status::Fail, Status::Error, Status::NotApplicable];
 
 #[cfg(test)]
 mod tests {

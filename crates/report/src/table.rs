@@ -160,10 +160,7 @@ mod tests {
             lines[0],
             "cis-debian baseline (cis-debian) on web-01 [linux Debian 12 x86_64]"
         );
-        assert_eq!(
-            lines[1],
-            "PASS   HIGH      SSH-001  SSH root login disabled"
-        );
+        assert_eq!(lines[1], "PASS   HIGH      SSH-001  SSH root login disabled");
         assert_eq!(
             lines[2],
             "FAIL   MEDIUM    PW-002   Password max age at most 90 days"
@@ -174,10 +171,7 @@ mod tests {
         assert_eq!(lines[6], "ERROR  CRITICAL  AUD-003  auditd is running");
         assert_eq!(lines[7], "    reason:   permission denied");
         assert_eq!(lines[8], "N/A    LOW       WIN-004  Windows-only check");
-        assert_eq!(
-            lines[9],
-            "PASS   INFO      INF-005  Kernel version recorded"
-        );
+        assert_eq!(lines[9], "PASS   INFO      INF-005  Kernel version recorded");
         assert_eq!(
             lines[10],
             "cis-debian: 5 rules, 2 pass, 1 fail, 1 error, 1 n/a, score 50.0%"

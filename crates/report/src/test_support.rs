@@ -38,12 +38,7 @@ pub fn report(policy_id: &str, hostname: &str, results: Vec<RuleResult>) -> Repo
 
 /// One result of every status, ordinary content.
 pub fn sample_report() -> Report {
-    let mut pass = result(
-        "SSH-001",
-        "SSH root login disabled",
-        Severity::High,
-        Status::Pass,
-    );
+    let mut pass = result("SSH-001", "SSH root login disabled", Severity::High, Status::Pass);
     pass.expected = "equals \"no\"".to_string();
     pass.observed = "no".to_string();
     pass.duration_ms = 3;
@@ -60,12 +55,7 @@ pub fn sample_report() -> Report {
     fail.fix = "Set PASS_MAX_DAYS 90 in /etc/login.defs".to_string();
     fail.duration_ms = 12;
 
-    let mut error = result(
-        "AUD-003",
-        "auditd is running",
-        Severity::Critical,
-        Status::Error,
-    );
+    let mut error = result("AUD-003", "auditd is running", Severity::Critical, Status::Error);
     error.reason = "permission denied".to_string();
     error.duration_ms = 1500;
 
@@ -77,12 +67,7 @@ pub fn sample_report() -> Report {
     );
     na.reason = "applies only to windows".to_string();
 
-    let info = result(
-        "INF-005",
-        "Kernel version recorded",
-        Severity::Info,
-        Status::Pass,
-    );
+    let info = result("INF-005", "Kernel version recorded", Severity::Info, Status::Pass);
 
     report("cis-debian", "web-01", vec![pass, fail, error, na, info])
 }

@@ -1,0 +1,933 @@
+//! PostgreSQL backend, for fleets and for several server instances sharing one database.
+//!
+//! Every cross-instance guarantee (token uses, OTT replay, run idempotency, policy version
+//! numbering) is a single conditional statement or a row lock, never a read-then-write in
+//! application code. Results are inserted with one `INSERT ... SELECT FROM UNNEST(arrays)`
+//! per run: one round trip and one statement plan regardless of the number of results.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{Connection, Postgres, QueryBuilder, Row};
+use time::OffsetDateTime;
+use vt_policy::RuleResult;
+
+use super::*;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Enough for concurrent ingest on a few cores without exhausting PostgreSQL's default
+/// `max_connections` (100) when several instances share the database.
+const MAX_CONNECTIONS: u32 = 16;
+const PURGE_BATCH: i64 = 1_000;
+
+pub struct PostgresStorage {
+    pool: PgPool,
+}
+
+impl PostgresStorage {
+    pub async fn open(url: &str) -> StorageResult<Self> {
+        Self::open_in_schema(url, None).await
+    }
+
+    /// Opens the database with `schema` first on every connection's search_path, creating
+    /// the schema if needed. Used to isolate tests (and possible tenants) in one database.
+    pub async fn open_in_schema(url: &str, schema: Option<&str>) -> StorageResult<Self> {
+        let mut options = PgConnectOptions::from_str(url)?;
+        if let Some(schema) = schema {
+            // The name is spliced into DDL, so it must be a plain identifier.
+            let plain = !schema.is_empty()
+                && schema.len() <= 63
+                && schema
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !plain {
+                return Err(StorageError::InvalidInput {
+                    field: "schema",
+                    message: "use lowercase letters, digits and underscores".into(),
+                });
+            }
+            let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&mut connection)
+                .await?;
+            connection.close().await?;
+            options = options.options([("search_path", schema)]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+/// Both backends keep milliseconds; PostgreSQL would keep microseconds otherwise.
+fn ms(at: OffsetDateTime) -> OffsetDateTime {
+    truncate_to_millis(at)
+}
+
+const AGENT_COLUMNS: &str =
+    "a.id, a.machine_id, a.hostname, a.os, a.os_version, a.arch, a.agent_version, a.enrolled_at, a.last_seen, a.status";
+const LATEST_COLUMNS: &str = "l.run_id AS latest_run_id, l.policy_id AS latest_policy_id, \
+    l.policy_version AS latest_policy_version, l.policy_hash AS latest_policy_hash, \
+    l.finished_at AS latest_finished_at, l.pass_count AS latest_pass, l.fail_count AS latest_fail, \
+    l.error_count AS latest_error, l.na_count AS latest_na, l.score AS latest_score, \
+    l.updated_at AS latest_updated_at";
+const RUN_COLUMNS: &str =
+    "run_id, agent_id, policy_id, policy_version, policy_hash, started_at, finished_at, \
+    received_at, pass_count, fail_count, error_count, na_count, score";
+const POLICY_VERSION_COLUMNS: &str =
+    "policy_id, version, os, yaml_source, canonical_json, hash, author, created_at";
+const TOKEN_COLUMNS: &str = "id, label, created_at, expires_at, uses_allowed, uses_count, revoked";
+
+fn agent_from_row(row: &PgRow) -> StorageResult<Agent> {
+    Ok(Agent {
+        id: row.try_get("id")?,
+        machine_id: row.try_get("machine_id")?,
+        hostname: row.try_get("hostname")?,
+        os: row.try_get("os")?,
+        os_version: row.try_get("os_version")?,
+        arch: row.try_get("arch")?,
+        agent_version: row.try_get("agent_version")?,
+        enrolled_at: row.try_get("enrolled_at")?,
+        last_seen: row.try_get("last_seen")?,
+        status: AgentStatus::parse(row.try_get("status")?)?,
+    })
+}
+
+fn latest_from_joined_row(row: &PgRow, agent_id: &str) -> StorageResult<Option<LatestState>> {
+    let Some(run_id) = row.try_get::<Option<String>, _>("latest_run_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(LatestState {
+        agent_id: agent_id.to_string(),
+        run_id,
+        policy_id: row.try_get("latest_policy_id")?,
+        policy_version: row.try_get("latest_policy_version")?,
+        policy_hash: row.try_get("latest_policy_hash")?,
+        finished_at: row.try_get("latest_finished_at")?,
+        counts: RunCounts {
+            pass: row.try_get("latest_pass")?,
+            fail: row.try_get("latest_fail")?,
+            error: row.try_get("latest_error")?,
+            not_applicable: row.try_get("latest_na")?,
+            score: row.try_get("latest_score")?,
+        },
+        updated_at: row.try_get("latest_updated_at")?,
+    }))
+}
+
+fn run_from_row(row: &PgRow) -> StorageResult<RunSummary> {
+    Ok(RunSummary {
+        run_id: row.try_get("run_id")?,
+        agent_id: row.try_get("agent_id")?,
+        policy_id: row.try_get("policy_id")?,
+        policy_version: row.try_get("policy_version")?,
+        policy_hash: row.try_get("policy_hash")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        received_at: row.try_get("received_at")?,
+        counts: RunCounts {
+            pass: row.try_get("pass_count")?,
+            fail: row.try_get("fail_count")?,
+            error: row.try_get("error_count")?,
+            not_applicable: row.try_get("na_count")?,
+            score: row.try_get("score")?,
+        },
+    })
+}
+
+fn policy_version_from_row(row: &PgRow) -> StorageResult<PolicyVersion> {
+    Ok(PolicyVersion {
+        policy_id: row.try_get("policy_id")?,
+        version: row.try_get("version")?,
+        os: row.try_get("os")?,
+        yaml_source: row.try_get("yaml_source")?,
+        canonical_json: row.try_get("canonical_json")?,
+        hash: row.try_get("hash")?,
+        author: row.try_get("author")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn token_from_row(row: &PgRow) -> StorageResult<EnrollmentToken> {
+    Ok(EnrollmentToken {
+        id: row.try_get("id")?,
+        label: row.try_get("label")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        uses_allowed: row.try_get("uses_allowed")?,
+        uses_count: row.try_get("uses_count")?,
+        revoked: row.try_get("revoked")?,
+    })
+}
+
+fn certificate_from_row(row: &PgRow) -> StorageResult<CertificateRecord> {
+    Ok(CertificateRecord {
+        serial: row.try_get("serial")?,
+        agent_id: row.try_get("agent_id")?,
+        not_before: row.try_get("not_before")?,
+        not_after: row.try_get("not_after")?,
+        revoked_at: row.try_get("revoked_at")?,
+        reason: row.try_get("reason")?,
+    })
+}
+
+fn push_host_filters<'a>(builder: &mut QueryBuilder<'a, Postgres>, query: &'a HostQuery) {
+    builder.push(" WHERE TRUE");
+    if let Some(search) = query.search.as_deref().filter(|s| !s.is_empty()) {
+        builder
+            .push(" AND a.hostname ILIKE ")
+            .push_bind(like_pattern(search))
+            .push(" ESCAPE '\\'");
+    }
+    if let Some(os) = &query.os {
+        builder.push(" AND a.os = ").push_bind(os);
+    }
+    match query.online {
+        Some(OnlineFilter::Online) => {
+            builder
+                .push(" AND a.last_seen >= ")
+                .push_bind(ms(query.online_since));
+        }
+        Some(OnlineFilter::Offline) => {
+            builder
+                .push(" AND a.last_seen < ")
+                .push_bind(ms(query.online_since));
+        }
+        None => {}
+    }
+}
+
+fn page_of<T>(items: Vec<T>, total: i64, page: PageRequest) -> Page<T> {
+    Page {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+        page: page.page,
+        per_page: page.per_page,
+    }
+}
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    async fn migrate(&self) -> StorageResult<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> StorageResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn enroll_agent(
+        &self,
+        new_id: &str,
+        registration: &AgentRegistration,
+        now: OffsetDateTime,
+    ) -> StorageResult<EnrolledAgent> {
+        let row = sqlx::query(
+            "INSERT INTO agents AS a (id, machine_id, hostname, os, os_version, arch, agent_version, \
+             enrolled_at, last_seen, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, 'active') \
+             ON CONFLICT (machine_id) DO UPDATE SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, \
+             os_version = EXCLUDED.os_version, arch = EXCLUDED.arch, agent_version = EXCLUDED.agent_version, \
+             last_seen = GREATEST(a.last_seen, EXCLUDED.last_seen) \
+             RETURNING id, machine_id, hostname, os, os_version, arch, agent_version, enrolled_at, last_seen, status",
+        )
+        .bind(new_id)
+        .bind(&registration.machine_id)
+        .bind(&registration.hostname)
+        .bind(&registration.os)
+        .bind(&registration.os_version)
+        .bind(&registration.arch)
+        .bind(&registration.agent_version)
+        .bind(ms(now))
+        .fetch_one(&self.pool)
+        .await?;
+        let agent = agent_from_row(&row)?;
+        let created = agent.id == new_id;
+        Ok(EnrolledAgent { agent, created })
+    }
+
+    async fn get_agent(&self, agent_id: &str) -> StorageResult<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn touch_agent(
+        &self,
+        agent_id: &str,
+        agent_version: &str,
+        now: OffsetDateTime,
+    ) -> StorageResult<bool> {
+        let done = sqlx::query(
+            "UPDATE agents SET last_seen = GREATEST(last_seen, $1), agent_version = $2 WHERE id = $3",
+        )
+        .bind(ms(now))
+        .bind(agent_version)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_agent_status(&self, agent_id: &str, status: AgentStatus) -> StorageResult<bool> {
+        let done = sqlx::query("UPDATE agents SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn list_hosts(&self, query: &HostQuery) -> StorageResult<Page<HostSummary>> {
+        let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM agents a");
+        push_host_filters(&mut count, query);
+        let total: i64 = count.build().fetch_one(&self.pool).await?.try_get(0)?;
+
+        let mut select = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {AGENT_COLUMNS}, {LATEST_COLUMNS} FROM agents a LEFT JOIN agent_latest l ON l.agent_id = a.id"
+        ));
+        push_host_filters(&mut select, query);
+        // Column and direction come from enums; the id tie-breaker keeps pages stable.
+        select.push(format!(
+            " ORDER BY {} {} NULLS LAST, a.id ASC LIMIT ",
+            query.sort.column(),
+            query.direction.sql()
+        ));
+        select
+            .push_bind(query.page.limit())
+            .push(" OFFSET ")
+            .push_bind(query.page.offset());
+        let rows = select.build().fetch_all(&self.pool).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let agent = agent_from_row(row)?;
+            let latest = latest_from_joined_row(row, &agent.id)?;
+            items.push(HostSummary { agent, latest });
+        }
+        Ok(page_of(items, total, query.page))
+    }
+
+    async fn fleet_summary(&self, online_since: OffsetDateTime) -> StorageResult<FleetSummary> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS agents, \
+             COALESCE(SUM(CASE WHEN a.last_seen >= $1 THEN 1 ELSE 0 END), 0)::BIGINT AS online, \
+             COALESCE(SUM(CASE WHEN a.status = 'revoked' THEN 1 ELSE 0 END), 0)::BIGINT AS revoked, \
+             COUNT(l.agent_id) AS reporting, \
+             COALESCE(SUM(CASE WHEN l.fail_count = 0 AND l.error_count = 0 THEN 1 ELSE 0 END), 0)::BIGINT \
+               AS compliant, \
+             AVG(l.score) AS average_score \
+             FROM agents a LEFT JOIN agent_latest l ON l.agent_id = a.id",
+        )
+        .bind(ms(online_since))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(FleetSummary {
+            agents: row.try_get("agents")?,
+            online: row.try_get("online")?,
+            revoked: row.try_get("revoked")?,
+            reporting: row.try_get("reporting")?,
+            compliant: row.try_get("compliant")?,
+            average_score: row.try_get::<Option<f64>, _>("average_score")?.unwrap_or(100.0),
+        })
+    }
+
+    async fn create_token(&self, token: &NewEnrollmentToken) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO enrollment_tokens (id, secret_hash, label, created_at, expires_at, uses_allowed) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&token.id)
+        .bind(&token.secret_hash)
+        .bind(&token.label)
+        .bind(ms(token.created_at))
+        .bind(ms(token.expires_at))
+        .bind(token.uses_allowed)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_tokens(&self, page: PageRequest) -> StorageResult<Page<EnrollmentToken>> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM enrollment_tokens")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM enrollment_tokens ORDER BY created_at DESC, id LIMIT $1 OFFSET $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(token_from_row).collect::<StorageResult<_>>()?;
+        Ok(page_of(items, total, page))
+    }
+
+    async fn revoke_token(&self, token_id: &str) -> StorageResult<bool> {
+        let done = sqlx::query("UPDATE enrollment_tokens SET revoked = TRUE WHERE id = $1 AND NOT revoked")
+            .bind(token_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn consume_token(&self, secret_hash: &str, now: OffsetDateTime) -> StorageResult<TokenConsumption> {
+        // One statement: the row lock taken by UPDATE makes concurrent consumers on any
+        // instance queue and re-check `uses_count < uses_allowed` on the updated row.
+        let sql = format!(
+            "UPDATE enrollment_tokens SET uses_count = uses_count + 1 \
+             WHERE secret_hash = $1 AND uses_count < uses_allowed AND NOT revoked AND expires_at > $2 \
+             RETURNING {TOKEN_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(secret_hash)
+            .bind(ms(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        if let Some(row) = row {
+            return Ok(TokenConsumption::Consumed(token_from_row(&row)?));
+        }
+        // Diagnosis only; the decision above was atomic.
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM enrollment_tokens WHERE secret_hash = $1");
+        let Some(row) = sqlx::query(&sql)
+            .bind(secret_hash)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(TokenConsumption::Unknown);
+        };
+        let token = token_from_row(&row)?;
+        Ok(if token.revoked {
+            TokenConsumption::Revoked
+        } else if token.expires_at <= now {
+            TokenConsumption::Expired
+        } else {
+            TokenConsumption::Exhausted
+        })
+    }
+
+    async fn create_api_key(&self, key: &NewApiKey) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, key_hash, role, label, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&key.id)
+        .bind(&key.key_hash)
+        .bind(key.role.as_str())
+        .bind(&key.label)
+        .bind(ms(key.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StorageResult<Option<ApiKey>> {
+        let row = sqlx::query(
+            "SELECT id, role, label, created_at FROM api_keys WHERE key_hash = $1 AND NOT revoked",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            Ok(ApiKey {
+                id: row.try_get("id")?,
+                role: row.try_get::<String, _>("role")?.parse()?,
+                label: row.try_get("label")?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_certificate(&self, certificate: &CertificateRecord) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO certificates (serial, agent_id, not_before, not_after, revoked_at, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&certificate.serial)
+        .bind(&certificate.agent_id)
+        .bind(ms(certificate.not_before))
+        .bind(ms(certificate.not_after))
+        .bind(certificate.revoked_at.map(ms))
+        .bind(&certificate.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_certificate(&self, serial: &str) -> StorageResult<Option<CertificateRecord>> {
+        let row = sqlx::query("SELECT * FROM certificates WHERE serial = $1")
+            .bind(serial)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(certificate_from_row).transpose()
+    }
+
+    async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> StorageResult<bool> {
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, reason = $2 WHERE serial = $3 AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(reason)
+        .bind(serial)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn revoke_agent_certificates(
+        &self,
+        agent_id: &str,
+        reason: &str,
+        at: OffsetDateTime,
+    ) -> StorageResult<u64> {
+        let done = sqlx::query(
+            "UPDATE certificates SET revoked_at = $1, reason = $2 WHERE agent_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(ms(at))
+        .bind(reason)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn list_revoked_certificates(&self, now: OffsetDateTime) -> StorageResult<Vec<CertificateRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM certificates WHERE revoked_at IS NOT NULL AND not_after > $1 ORDER BY revoked_at, serial",
+        )
+        .bind(ms(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(certificate_from_row).collect()
+    }
+
+    async fn mark_ott_used(&self, jti: &str, expires_at: OffsetDateTime) -> StorageResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO used_otts (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(ms(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_expired_otts(&self, now: OffsetDateTime) -> StorageResult<u64> {
+        let done = sqlx::query("DELETE FROM used_otts WHERE expires_at <= $1")
+            .bind(ms(now))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn create_policy_version(&self, new: &NewPolicyVersion) -> StorageResult<PolicyVersion> {
+        let hash = sha256_hex(new.canonical_json.as_bytes());
+        let created_at = ms(new.created_at);
+        let mut tx = self.pool.begin().await?;
+        // The upsert locks the policy's counter row until commit, so concurrent creators of
+        // the same policy id get consecutive numbers instead of a primary key conflict.
+        let version: i64 = sqlx::query(
+            "INSERT INTO policies AS p (policy_id, os, latest_version, created_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (policy_id) DO UPDATE SET latest_version = p.latest_version + 1, os = EXCLUDED.os \
+             RETURNING latest_version",
+        )
+        .bind(&new.policy_id)
+        .bind(&new.os)
+        .bind(created_at)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO policy_versions (policy_id, version, os, yaml_source, canonical_json, hash, author, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&new.policy_id)
+        .bind(version)
+        .bind(&new.os)
+        .bind(&new.yaml_source)
+        .bind(&new.canonical_json)
+        .bind(&hash)
+        .bind(&new.author)
+        .bind(created_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(PolicyVersion {
+            policy_id: new.policy_id.clone(),
+            version,
+            os: new.os.clone(),
+            yaml_source: new.yaml_source.clone(),
+            canonical_json: new.canonical_json.clone(),
+            hash,
+            author: new.author.clone(),
+            created_at,
+        })
+    }
+
+    async fn get_policy_version(
+        &self,
+        policy_id: &str,
+        version: i64,
+    ) -> StorageResult<Option<PolicyVersion>> {
+        let sql = format!(
+            "SELECT {POLICY_VERSION_COLUMNS} FROM policy_versions WHERE policy_id = $1 AND version = $2"
+        );
+        let row = sqlx::query(&sql)
+            .bind(policy_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(policy_version_from_row).transpose()
+    }
+
+    async fn find_policy_version_by_hash(
+        &self,
+        policy_id: &str,
+        hash: &str,
+    ) -> StorageResult<Option<PolicyVersion>> {
+        let sql = format!(
+            "SELECT {POLICY_VERSION_COLUMNS} FROM policy_versions WHERE policy_id = $1 AND hash = $2 \
+             ORDER BY version DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(policy_id)
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(policy_version_from_row).transpose()
+    }
+
+    async fn list_policy_versions(&self, policy_id: &str) -> StorageResult<Vec<PolicyVersion>> {
+        let sql = format!(
+            "SELECT {POLICY_VERSION_COLUMNS} FROM policy_versions WHERE policy_id = $1 ORDER BY version DESC"
+        );
+        let rows = sqlx::query(&sql).bind(policy_id).fetch_all(&self.pool).await?;
+        rows.iter().map(policy_version_from_row).collect()
+    }
+
+    async fn list_policies(&self) -> StorageResult<Vec<PolicySummary>> {
+        let rows = sqlx::query(
+            "SELECT p.policy_id, p.os, p.latest_version, \
+             (SELECT MAX(ap.version) FROM active_policies ap WHERE ap.policy_id = p.policy_id) AS active_version \
+             FROM policies p ORDER BY p.policy_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(PolicySummary {
+                    policy_id: row.try_get("policy_id")?,
+                    os: row.try_get("os")?,
+                    latest_version: row.try_get("latest_version")?,
+                    active_version: row.try_get("active_version")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn activate_policy_version(
+        &self,
+        policy_id: &str,
+        version: i64,
+        now: OffsetDateTime,
+    ) -> StorageResult<()> {
+        // One statement: the version lookup and the upsert cannot interleave with anything.
+        let done = sqlx::query(
+            "INSERT INTO active_policies (os, policy_id, version, activated_at) \
+             SELECT v.os, v.policy_id, v.version, $3 FROM policy_versions v WHERE v.policy_id = $1 AND v.version = $2 \
+             ON CONFLICT (os) DO UPDATE SET policy_id = EXCLUDED.policy_id, version = EXCLUDED.version, \
+             activated_at = EXCLUDED.activated_at",
+        )
+        .bind(policy_id)
+        .bind(version)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StorageError::NotFound(format!(
+                "policy {policy_id} version {version}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn active_policy(&self, os: &str) -> StorageResult<Option<PolicyVersion>> {
+        let row = sqlx::query(
+            "SELECT v.policy_id, v.version, v.os, v.yaml_source, v.canonical_json, v.hash, v.author, v.created_at \
+             FROM active_policies ap JOIN policy_versions v ON v.policy_id = ap.policy_id AND v.version = ap.version \
+             WHERE ap.os = $1",
+        )
+        .bind(os)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(policy_version_from_row).transpose()
+    }
+
+    async fn store_run(&self, run: &NewRun) -> StorageResult<StoreOutcome> {
+        let counts = RunCounts::from_results(&run.results);
+        let results = &run.results;
+        let positions = (0..results.len())
+            .map(|i| {
+                i32::try_from(i).map_err(|_| StorageError::InvalidInput {
+                    field: "results",
+                    message: "too many".into(),
+                })
+            })
+            .collect::<StorageResult<Vec<i32>>>()?;
+        let durations = results
+            .iter()
+            .map(|r| to_i64("duration_ms", r.duration_ms))
+            .collect::<StorageResult<Vec<i64>>>()?;
+        let column = |pick: fn(&RuleResult) -> &str| results.iter().map(pick).collect::<Vec<&str>>();
+
+        let mut tx = self.pool.begin().await?;
+        // A concurrent insert of the same run_id waits on the primary key and then does
+        // nothing, so exactly one submission stores the run.
+        let inserted = sqlx::query(
+            "INSERT INTO runs (run_id, agent_id, policy_id, policy_version, policy_hash, started_at, finished_at, \
+             received_at, pass_count, fail_count, error_count, na_count, score) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (run_id) DO NOTHING",
+        )
+        .bind(&run.run_id)
+        .bind(&run.agent_id)
+        .bind(&run.policy_id)
+        .bind(run.policy_version)
+        .bind(&run.policy_hash)
+        .bind(ms(run.started_at))
+        .bind(ms(run.finished_at))
+        .bind(ms(run.received_at))
+        .bind(counts.pass)
+        .bind(counts.fail)
+        .bind(counts.error)
+        .bind(counts.not_applicable)
+        .bind(counts.score)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(StoreOutcome::AlreadyStored);
+        }
+
+        if !results.is_empty() {
+            sqlx::query(
+                "INSERT INTO check_results (run_id, position, rule_id, title, severity, status, expected, observed, \
+                 reason, fix, duration_ms) \
+                 SELECT $1, * FROM UNNEST($2::INT4[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], \
+                 $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::INT8[])",
+            )
+            .bind(&run.run_id)
+            .bind(&positions)
+            .bind(column(|r| &r.rule_id))
+            .bind(column(|r| &r.title))
+            .bind(column(|r| r.severity.as_str()))
+            .bind(column(|r| r.status.as_str()))
+            .bind(column(|r| &r.expected))
+            .bind(column(|r| &r.observed))
+            .bind(column(|r| &r.reason))
+            .bind(column(|r| &r.fix))
+            .bind(&durations)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        // A late, spooled run with an older finished_at is history, not the latest state.
+        sqlx::query(
+            "INSERT INTO agent_latest AS l (agent_id, run_id, policy_id, policy_version, policy_hash, finished_at, \
+             pass_count, fail_count, error_count, na_count, score, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (agent_id) DO UPDATE SET run_id = EXCLUDED.run_id, policy_id = EXCLUDED.policy_id, \
+             policy_version = EXCLUDED.policy_version, policy_hash = EXCLUDED.policy_hash, \
+             finished_at = EXCLUDED.finished_at, pass_count = EXCLUDED.pass_count, \
+             fail_count = EXCLUDED.fail_count, error_count = EXCLUDED.error_count, na_count = EXCLUDED.na_count, \
+             score = EXCLUDED.score, updated_at = EXCLUDED.updated_at \
+             WHERE EXCLUDED.finished_at >= l.finished_at",
+        )
+        .bind(&run.agent_id)
+        .bind(&run.run_id)
+        .bind(&run.policy_id)
+        .bind(run.policy_version)
+        .bind(&run.policy_hash)
+        .bind(ms(run.finished_at))
+        .bind(counts.pass)
+        .bind(counts.fail)
+        .bind(counts.error)
+        .bind(counts.not_applicable)
+        .bind(counts.score)
+        .bind(ms(run.received_at))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE agents SET last_seen = GREATEST(last_seen, $1) WHERE id = $2")
+            .bind(ms(run.received_at))
+            .bind(&run.agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(StoreOutcome::Stored)
+    }
+
+    async fn list_runs(&self, agent_id: &str, page: PageRequest) -> StorageResult<Page<RunSummary>> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM runs WHERE agent_id = $1")
+            .bind(agent_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE agent_id = $1 ORDER BY finished_at DESC, run_id LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(agent_id)
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(&self.pool)
+            .await?;
+        let items = rows.iter().map(run_from_row).collect::<StorageResult<_>>()?;
+        Ok(page_of(items, total, page))
+    }
+
+    async fn get_run(&self, run_id: &str) -> StorageResult<Option<RunSummary>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE run_id = $1");
+        let row = sqlx::query(&sql).bind(run_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
+    async fn run_results(&self, run_id: &str) -> StorageResult<Vec<RuleResult>> {
+        let rows = sqlx::query(
+            "SELECT rule_id, title, severity, status, expected, observed, reason, fix, duration_ms \
+             FROM check_results WHERE run_id = $1 ORDER BY position",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RuleResult {
+                    rule_id: row.try_get("rule_id")?,
+                    title: row.try_get("title")?,
+                    severity: parse_severity(row.try_get("severity")?)?,
+                    status: parse_status(row.try_get("status")?)?,
+                    expected: row.try_get("expected")?,
+                    observed: row.try_get("observed")?,
+                    reason: row.try_get("reason")?,
+                    fix: row.try_get("fix")?,
+                    duration_ms: u64::try_from(row.try_get::<i64, _>("duration_ms")?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn latest_state(&self, agent_id: &str) -> StorageResult<Option<LatestState>> {
+        let sql = format!("SELECT {LATEST_COLUMNS} FROM agent_latest l WHERE l.agent_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => latest_from_joined_row(&row, agent_id),
+            None => Ok(None),
+        }
+    }
+
+    async fn purge_runs_before(&self, cutoff: OffsetDateTime) -> StorageResult<u64> {
+        let mut deleted = 0;
+        loop {
+            // check_results rows go with their run (ON DELETE CASCADE).
+            let done = sqlx::query(
+                "DELETE FROM runs WHERE run_id IN (SELECT r.run_id FROM runs r WHERE r.received_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM agent_latest l WHERE l.run_id = r.run_id) LIMIT $2)",
+            )
+            .bind(ms(cutoff))
+            .bind(PURGE_BATCH)
+            .execute(&self.pool)
+            .await?;
+            deleted += done.rows_affected();
+            if done.rows_affected() == 0 {
+                return Ok(deleted);
+            }
+        }
+    }
+
+    async fn get_setting(&self, key: &str) -> StorageResult<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn set_setting(&self, key: &str, value: &str, now: OffsetDateTime) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn append_audit(&self, entry: &NewAuditEntry) -> StorageResult<i64> {
+        let id = sqlx::query_scalar(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(ms(entry.at))
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.target)
+        .bind(Json(&entry.detail))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn list_audit(&self, page: PageRequest) -> StorageResult<Page<AuditEntry>> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM audit_log")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2",
+        )
+        .bind(page.limit())
+        .bind(page.offset())
+        .fetch_all(&self.pool)
+        .await?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    target: row.try_get("target")?,
+                    detail: row.try_get::<Json<serde_json::Value>, _>("detail")?.0,
+                })
+            })
+            .collect::<StorageResult<_>>()?;
+        Ok(page_of(items, total, page))
+    }
+}
