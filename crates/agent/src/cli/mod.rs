@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit;
+mod fleet;
 mod policy;
 mod service;
 
@@ -31,6 +32,12 @@ pub struct Cli {
 pub enum Command {
     /// Audit this host (or a mounted filesystem) against one or more policies.
     Audit(audit::AuditArgs),
+    /// Enroll this host with a VT-Audit server (creates the key and gets a certificate).
+    Enroll(fleet::EnrollArgs),
+    /// Audit on the server's schedule and report; keeps results on disk while offline.
+    Run(fleet::RunArgs),
+    /// Show enrollment, certificate, last run, spool and server reachability.
+    Status(fleet::StatusArgs),
     /// Validate or convert policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -58,6 +65,9 @@ pub enum PolicyCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Audit(args) => audit::run(args),
+        Command::Enroll(args) => fleet::enroll(args),
+        Command::Run(args) => fleet::run(args),
+        Command::Status(args) => fleet::status(args),
         Command::Policy(PolicyCommand::Check { files }) => policy::check(&files),
         Command::Policy(PolicyCommand::Convert { file, output }) => policy::convert(&file, output.as_deref()),
         Command::Service(cmd) => service::run(cmd),

@@ -27,9 +27,24 @@ pub enum ServiceCommand {
     Idle,
 }
 
+/// On Linux the same verbs manage a systemd unit.
 #[cfg(not(windows))]
-pub fn run(_cmd: ServiceCommand) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`vt-agent service` manages the Windows service; on Linux install the systemd unit instead")
+pub fn run(cmd: ServiceCommand) -> anyhow::Result<ExitCode> {
+    use crate::service::systemd;
+    let message = match cmd {
+        ServiceCommand::Install { .. } => systemd::install()?,
+        ServiceCommand::Uninstall => systemd::uninstall()?,
+        ServiceCommand::Start => systemd::start()?,
+        ServiceCommand::Stop => systemd::stop()?,
+        ServiceCommand::Status => {
+            let (word, running) = systemd::status()?;
+            println!("{word}");
+            return Ok(ExitCode::from(if running { 0 } else { 3 }));
+        }
+        ServiceCommand::Idle => anyhow::bail!("`service idle` exists only for the Windows service manager"),
+    };
+    println!("{message}");
+    Ok(ExitCode::from(0))
 }
 
 #[cfg(windows)]
@@ -57,6 +72,8 @@ mod imp {
     const ERROR_SERVICE_EXISTS: i32 = 1073;
     const ERROR_SERVICE_ALREADY_RUNNING: i32 = 1056;
     const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
+    const ERROR_SERVICE_REQUEST_TIMEOUT: i32 = 1053;
+    const ERROR_SERVICE_DATABASE_LOCKED: i32 = 1055;
 
     fn os_code(e: &windows_service::Error) -> Option<i32> {
         match e {
@@ -201,10 +218,20 @@ mod imp {
         let service = open(ServiceAccess::START | ServiceAccess::QUERY_STATUS)?.ok_or_else(|| {
             anyhow!("service {SERVICE_NAME} is not installed (run `vt-agent service install`)")
         })?;
-        match service.start::<&str>(&[]) {
-            Ok(()) => {}
-            Err(e) if os_code(&e) == Some(ERROR_SERVICE_ALREADY_RUNNING) => {}
-            Err(e) => return Err(explain(e, "cannot start the service")),
+        // "Database locked" is transient: the SCM refuses starts while another service is
+        // starting (Wine's SCM does so for as long as one of its own services is pending).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match service.start::<&str>(&[]) {
+                Ok(()) => break,
+                Err(e) if os_code(&e) == Some(ERROR_SERVICE_ALREADY_RUNNING) => break,
+                // The SCM gave up waiting for the process to report; it may still come up.
+                Err(e) if os_code(&e) == Some(ERROR_SERVICE_REQUEST_TIMEOUT) => break,
+                Err(e) if os_code(&e) == Some(ERROR_SERVICE_DATABASE_LOCKED) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => return Err(explain(e, "cannot start the service")),
+            }
         }
         let state = wait_for(&service, ServiceState::Running, Duration::from_secs(30))?;
         println!("{SERVICE_NAME}: {}", state_word(state));

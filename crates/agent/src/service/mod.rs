@@ -7,6 +7,8 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+#[cfg(not(windows))]
+pub mod systemd;
 #[cfg(windows)]
 pub mod windows;
 

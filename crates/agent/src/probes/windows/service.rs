@@ -28,7 +28,25 @@ impl Drop for Handle {
     }
 }
 
+/// RPC_S_CALL_FAILED_DNE: the SCM's RPC endpoint was busy (seen under Wine with several
+/// rules querying at once); the call did not execute, so it is safe to repeat.
+const RPC_S_CALL_FAILED_DNE: u32 = 1727;
+
 fn connect() -> Result<Handle, ProbeFailure> {
+    let mut attempt = 0;
+    loop {
+        match connect_once() {
+            Err(code) if code == RPC_S_CALL_FAILED_DNE && attempt < 3 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100 * attempt));
+            }
+            Err(code) => return Err(api_error("Service Control Manager", code)),
+            Ok(h) => return Ok(h),
+        }
+    }
+}
+
+fn connect_once() -> Result<Handle, u32> {
     // SAFETY: null machine and database names mean the local active database.
     let h = unsafe {
         OpenSCManagerW(
@@ -38,7 +56,7 @@ fn connect() -> Result<Handle, ProbeFailure> {
         )
     };
     if h.is_null() {
-        return Err(api_error("Service Control Manager", last_error()));
+        return Err(last_error());
     }
     Ok(Handle(h))
 }
