@@ -1,18 +1,24 @@
 //! A stable identifier of this machine, so re-enrolling it (new disk image, reinstall of
 //! the agent, renamed host) reuses its record on the server instead of creating another.
 
+/// Overrides the machine id: for cloned images whose id was never regenerated, and for
+/// running several simulated hosts on one machine in tests.
+pub const MACHINE_ID_ENV: &str = "VT_AUDIT_MACHINE_ID";
+
 /// `/etc/machine-id` (systemd) or D-Bus's copy on Linux; the `MachineGuid` created at
 /// Windows setup on Windows.
 pub fn machine_id() -> Result<String, String> {
-    platform_id()
-        .map(|s| s.trim().to_ascii_lowercase())
-        .and_then(|s| {
-            if s.len() >= 8 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-                Ok(s)
-            } else {
-                Err(format!("machine id {s:?} is not a usable identifier"))
-            }
-        })
+    let id = match std::env::var(MACHINE_ID_ENV) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => platform_id(),
+    };
+    id.map(|s| s.trim().to_ascii_lowercase()).and_then(|s| {
+        if s.len() >= 8 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            Ok(s)
+        } else {
+            Err(format!("machine id {s:?} is not a usable identifier"))
+        }
+    })
 }
 
 #[cfg(not(windows))]

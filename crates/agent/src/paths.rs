@@ -1,6 +1,7 @@
 //! Where the agent keeps its files: never relative to the working directory (under the
 //! Service Control Manager that is System32), and private keys readable only by the
 //! system's administrators.
+// The `run` command and enrolment (wired separately) use these; until then only tests do.
 #![cfg_attr(not(test), allow(dead_code))]
 
 use std::io;

@@ -21,6 +21,7 @@ use crate::probes::{error, ProbeResult};
 
 type QueryFn = unsafe extern "system" fn(*const GUID, u32, *mut *mut AUDIT_POLICY_INFORMATION) -> u8;
 type FreeFn = unsafe extern "system" fn(*const core::ffi::c_void);
+type RawProc = unsafe extern "system" fn() -> isize;
 
 /// Subcategory GUID first field → AuditingInformation, or why it could not be read.
 struct AuditPolicy(Result<HashMap<u32, u32>, String>);
@@ -72,7 +73,9 @@ fn query_all() -> Result<HashMap<u32, u32>, String> {
         .ok_or_else(|| missing("AuditQuerySystemPolicy"))?;
     let free = system_proc("advapi32.dll", c"AuditFree").ok_or_else(|| missing("AuditFree"))?;
     // SAFETY: the pointers are those exports, with the ntsecapi.h signatures cast to.
-    let (query, free): (QueryFn, FreeFn) = unsafe { (std::mem::transmute(query), std::mem::transmute(free)) };
+    let query: QueryFn = unsafe { std::mem::transmute::<RawProc, QueryFn>(query) };
+    // SAFETY: as above, for AuditFree.
+    let free: FreeFn = unsafe { std::mem::transmute::<RawProc, FreeFn>(free) };
     enable_security_privilege();
     let guids: Vec<GUID> = SUBCATEGORIES
         .iter()

@@ -46,7 +46,15 @@ pub fn last_error() -> u32 {
 
 /// The system's message for a Win32 error code.
 pub fn message(code: u32) -> String {
-    std::io::Error::from_raw_os_error(code as i32).to_string()
+    // NetAPI status codes (2100-2999, lmerr.h) have no system message text, so
+    // FormatMessage fails for them; name the common ones instead.
+    match code {
+        2140 => "internal Windows error (NERR_InternalError)".into(),
+        2220 => "the group does not exist (NERR_GroupNotFound)".into(),
+        2221 => "the user does not exist (NERR_UserNotFound)".into(),
+        2100..=2999 => format!("network management error {code} (lmerr.h)"),
+        _ => std::io::Error::from_raw_os_error(code as i32).to_string(),
+    }
 }
 
 /// The probe error for a failed call: access denied says what is needed, "not
