@@ -13,7 +13,10 @@ pub fn machine_id() -> Result<String, String> {
         _ => platform_id(),
     };
     id.map(|s| s.trim().to_ascii_lowercase()).and_then(|s| {
-        if s.len() >= 8 && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        if (8..=128).contains(&s.len())
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             Ok(s)
         } else {
             Err(format!("machine id {s:?} is not a usable identifier"))

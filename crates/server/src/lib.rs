@@ -2,5 +2,11 @@
 //! The `vt-server` binary only wires these together.
 
 pub mod ca;
+pub mod config;
+pub mod enroll;
+pub mod http;
+pub mod logging;
+pub mod policy_store;
 pub mod secrets;
+pub mod server;
 pub mod storage;

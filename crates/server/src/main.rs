@@ -1,30 +1,35 @@
-//! `vt-server`: for now the administrative subcommands. They work on the same data
-//! directory and database as a running server (SQLite WAL allows a second process).
+//! `vt-server`: the server (`serve`, also the default without a subcommand) and the
+//! administrative subcommands. The subcommands work on the same data directory and
+//! database as a running server (SQLite WAL allows a second process).
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 use vt_server::ca::CertificateAuthority;
+use vt_server::config::{parse_duration, parse_layered, ConfigError, ServerConfig};
 use vt_server::secrets;
 use vt_server::storage::{self, ApiRole, NewApiKey, NewAuditEntry, NewEnrollmentToken, Storage};
 
 #[derive(Parser)]
 #[command(name = "vt-server", version, about = "VT-Audit central server")]
 struct Cli {
-    /// Directory holding the CA, the server certificate and the default SQLite database.
-    #[arg(long, env = "VT_DATA_DIR", default_value = "./vt-data", global = true)]
-    data_dir: PathBuf,
-    /// `sqlite:PATH` or `postgres://...`; default: SQLite in the data directory.
-    #[arg(long, env = "VT_DATABASE_URL", global = true)]
-    database_url: Option<String>,
+    #[command(flatten)]
+    config: ServerConfig,
+    /// TOML file with the same settings as the flags (`data-dir = "..."`); flags and
+    /// environment variables win over it.
+    #[arg(long = "config", env = "VT_CONFIG", global = true)]
+    config_file: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the server (the default).
+    Serve,
     /// Enrollment tokens for agents.
     Token {
         #[command(subcommand)]
@@ -40,8 +45,24 @@ enum Command {
         #[command(subcommand)]
         command: CaCommand,
     },
+    /// Policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file and store it as a new immutable version.
+    Import {
+        file: PathBuf,
+        /// Make the imported version the active policy for its OS.
+        #[arg(long)]
+        activate: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,13 +125,61 @@ enum CaCommand {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let cli = Cli::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli: Cli = match parse_layered(argv, |cli: &Cli| cli.config_file.clone()) {
+        Ok(cli) => cli,
+        Err(ConfigError::Cli(err)) => err.exit(),
+        Err(err) => return Err(err.into()),
+    };
     let now = OffsetDateTime::now_utc();
-    match &cli.command {
+    let Some(command) = &cli.command else {
+        return serve(&cli.config).await;
+    };
+    match command {
+        Command::Serve => serve(&cli.config).await?,
+        Command::Policy {
+            command: PolicyCommand::Import { file, activate },
+        } => {
+            let yaml =
+                std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let storage = open_storage(&cli).await?;
+            let result = vt_server::policy_store::import_policy(
+                storage.as_ref(),
+                &file.display().to_string(),
+                &yaml,
+                "cli",
+                *activate,
+                now,
+            )
+            .await;
+            storage.close().await;
+            let imported = match result {
+                Ok(imported) => imported,
+                Err(vt_server::policy_store::ImportError::Invalid(err)) => {
+                    eprintln!("{err}");
+                    std::process::exit(1);
+                }
+                Err(err) => return Err(err.into()),
+            };
+            let v = &imported.version;
+            eprintln!(
+                "{} {}@{} (os {}, hash {}){}",
+                if imported.created {
+                    "imported"
+                } else {
+                    "already present:"
+                },
+                v.policy_id,
+                v.version,
+                v.os,
+                v.hash,
+                if imported.activated { "; now active" } else { "" }
+            );
+        }
         Command::Token {
             command: TokenCommand::Create { ttl, uses, label },
         } => {
-            let ca = open_ca(&cli.data_dir, now)?;
+            let ca = open_ca(&cli.config.data_dir, now)?;
             let storage = open_storage(&cli).await?;
             let token = secrets::new_enrollment_token(&ca.root_fingerprint())?;
             let id = uuid::Uuid::new_v4().to_string();
@@ -171,7 +240,7 @@ async fn main() -> Result<()> {
         Command::Ca {
             command: CaCommand::ExportRoot,
         } => {
-            let ca = open_ca(&cli.data_dir, now)?;
+            let ca = open_ca(&cli.config.data_dir, now)?;
             eprintln!("root fingerprint (SHA-256): {}", ca.root_fingerprint());
             print!("{}", ca.root_pem());
         }
@@ -182,7 +251,7 @@ async fn main() -> Result<()> {
                 std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
             };
             let ca = CertificateAuthority::import_intermediate(
-                &cli.data_dir,
+                &cli.config.data_dir,
                 &read(root)?,
                 &read(cert)?,
                 &read(key)?,
@@ -212,16 +281,89 @@ fn open_ca(data_dir: &Path, now: OffsetDateTime) -> Result<CertificateAuthority>
 }
 
 async fn open_storage(cli: &Cli) -> Result<std::sync::Arc<dyn Storage>> {
-    let url = match &cli.database_url {
-        Some(url) => url.clone(),
-        None => {
-            std::fs::create_dir_all(&cli.data_dir)
-                .with_context(|| format!("creating {}", cli.data_dir.display()))?;
-            format!("sqlite:{}", cli.data_dir.join("vt-audit.db").display())
-        }
-    };
+    if cli.config.database_url.is_none() {
+        std::fs::create_dir_all(&cli.config.data_dir)
+            .with_context(|| format!("creating {}", cli.config.data_dir.display()))?;
+    }
     // The URL may carry a password: never echo it.
-    storage::open(&url).await.context("opening the database")
+    storage::open(&cli.config.database_url())
+        .await
+        .context("opening the database")
+}
+
+async fn serve(config: &ServerConfig) -> Result<()> {
+    vt_server::logging::init(config.log_format);
+    let server = vt_server::server::start(config).await?;
+    print_welcome(&server, config);
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What a new user needs next, on stdout; later starts print only where the server listens.
+fn print_welcome(server: &vt_server::server::RunningServer, config: &ServerConfig) {
+    let first = &server.first_start;
+    let data_dir = config.data_dir.display();
+    if let Some(addr) = server.dashboard_addr {
+        eprintln!("dashboard listening on {addr} ({})", server.dashboard_url);
+    }
+    if let Some(addr) = server.agent_addr {
+        eprintln!("agent API listening on {addr} ({})", server.agent_url);
+    }
+    if !first.is_first_start() {
+        return;
+    }
+    println!();
+    println!("VT-Audit server initialised in {data_dir}:");
+    if first.ca_created {
+        println!(
+            "  - new certificate authority (root fingerprint {})",
+            server.root_fingerprint
+        );
+    }
+    for imported in &first.baselines {
+        println!(
+            "  - policy {} v{} imported and active for {}",
+            imported.version.policy_id, imported.version.version, imported.version.os
+        );
+    }
+    println!();
+    println!("Next steps:");
+    println!("  1. Open the dashboard: {}", server.dashboard_url);
+    println!("     (its certificate is issued by the VT-Audit root: `vt-server --data-dir {data_dir} ca export-root`)");
+    println!("  2. Create an admin API key:");
+    println!("       vt-server --data-dir {data_dir} apikey create --role admin");
+    println!("  3. Create an enrollment token and enroll an agent with it:");
+    println!("       vt-server --data-dir {data_dir} token create --ttl 24h --uses 10");
+    println!(
+        "       vt-agent enroll --server {} --token <TOKEN>",
+        server.agent_url
+    );
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 async fn audit(
@@ -241,25 +383,4 @@ async fn audit(
         })
         .await?;
     Ok(())
-}
-
-/// `90s`, `30m`, `24h`, `7d`.
-fn parse_duration(text: &str) -> Result<time::Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: i64 = number
-        .parse()
-        .with_context(|| format!("{text:?}: expected a number and a unit"))?;
-    let duration = match unit {
-        "s" => time::Duration::seconds(number),
-        "m" => time::Duration::minutes(number),
-        "h" => time::Duration::hours(number),
-        "d" => time::Duration::days(number),
-        _ => bail!("{text:?}: unit must be s, m, h or d"),
-    };
-    if duration <= time::Duration::ZERO || duration > time::Duration::days(365) {
-        bail!("{text:?}: must be between 1s and 365d");
-    }
-    Ok(duration)
 }

@@ -97,6 +97,8 @@ storage_suite!(
     retention_purges_old_runs_but_keeps_latest,
     certificates_are_recorded_and_revoked,
     settings_and_api_keys_round_trip,
+    fleet_by_os_counts_agents_and_latest_results,
+    server_settings_default_validate_and_persist,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -824,4 +826,87 @@ async fn settings_and_api_keys_round_trip(storage: Arc<dyn Storage>) {
     assert_eq!((found.id.as_str(), found.role), ("key-1", ApiRole::Auditor));
     assert!(storage.find_api_key("other").await.unwrap().is_none());
     storage.ping().await.unwrap();
+}
+
+async fn fleet_by_os_counts_agents_and_latest_results(storage: Arc<dyn Storage>) {
+    assert!(storage.fleet_by_os(NOW).await.unwrap().is_empty());
+    // linux: two agents with runs (one seen long ago), windows: one agent without runs.
+    let first = agent_with_run(storage.as_ref(), "m-os-1", results(3, 1)).await;
+    let second = agent(storage.as_ref(), "m-os-2", "old").await;
+    storage
+        .store_run(&run(&second.id, NOW - Duration::days(3), results(1, 2)))
+        .await
+        .unwrap();
+    // A newer run replaces the first agent's latest state: only it is counted.
+    storage
+        .store_run(&run(&first, NOW + Duration::minutes(1), results(4, 0)))
+        .await
+        .unwrap();
+    let mut reg = registration("m-os-3", "win");
+    reg.os = "windows".into();
+    storage
+        .enroll_agent("win-1", &reg, NOW - Duration::days(3))
+        .await
+        .unwrap();
+
+    let by_os = storage.fleet_by_os(NOW - Duration::minutes(5)).await.unwrap();
+    assert_eq!(
+        by_os,
+        vec![
+            OsBreakdown {
+                os: "linux".into(),
+                agents: 2,
+                online: 2,
+                reporting: 2,
+                pass: 5,
+                fail: 2,
+                error: 0,
+                not_applicable: 0,
+            },
+            OsBreakdown {
+                os: "windows".into(),
+                agents: 1,
+                online: 0,
+                reporting: 0,
+                ..OsBreakdown::default()
+            },
+        ]
+    );
+}
+
+async fn server_settings_default_validate_and_persist(storage: Arc<dyn Storage>) {
+    let defaults = ServerSettings::load(storage.as_ref()).await.unwrap();
+    assert_eq!(defaults, ServerSettings::default());
+    assert_eq!(defaults.online_window(), Duration::seconds(2 * 3_600 + 300));
+
+    let bad_jitter = ServerSettings {
+        audit_interval_seconds: 600,
+        jitter_seconds: 601,
+        retention_days: 30,
+    };
+    assert_eq!(bad_jitter.validate().unwrap_err().field, SETTING_JITTER);
+    let too_short = ServerSettings {
+        audit_interval_seconds: 59,
+        ..bad_jitter
+    };
+    assert_eq!(too_short.validate().unwrap_err().field, SETTING_AUDIT_INTERVAL);
+
+    let chosen = ServerSettings {
+        audit_interval_seconds: 600,
+        jitter_seconds: 60,
+        retention_days: 30,
+    };
+    chosen.validate().unwrap();
+    chosen.save(storage.as_ref(), NOW).await.unwrap();
+    assert_eq!(ServerSettings::load(storage.as_ref()).await.unwrap(), chosen);
+    assert_eq!(chosen.online_since(NOW), NOW - Duration::seconds(1_260));
+
+    storage
+        .set_setting(SETTING_RETENTION_DAYS, "lots", NOW)
+        .await
+        .unwrap();
+    assert!(matches!(
+        ServerSettings::load(storage.as_ref()).await,
+        Err(StorageError::Corrupt { .. })
+    ));
 }

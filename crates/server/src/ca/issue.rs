@@ -58,12 +58,57 @@ impl CertificateAuthority {
             )));
         }
 
-        let (not_before, not_after) = validity(request.now, request.lifetime);
+        self.issue_leaf(
+            &csr.params.public_key,
+            request.agent_id,
+            request.sans,
+            request.lifetime,
+            request.now,
+        )
+    }
+
+    /// Renewal (step-ca `/1.0/renew`): a new certificate with the same subject, names and
+    /// public key as `current`, which the caller has authenticated (mTLS) and checked
+    /// for revocation.
+    pub fn renew_agent_certificate(
+        &self,
+        current_der: &[u8],
+        lifetime: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCertificate, CaError> {
+        let invalid = |m: &str| CaError::InvalidCertificate(m.to_string());
+        let (_, current) =
+            x509_parser::parse_x509_certificate(current_der).map_err(|_| invalid("not X.509"))?;
+        let agent_id = current
+            .subject()
+            .iter_common_name()
+            .next()
+            .and_then(|cn| cn.as_str().ok())
+            .ok_or_else(|| invalid("no common name"))?
+            .to_string();
+        let public_key = rcgen::SubjectPublicKeyInfo::from_der(current.public_key().raw)?;
+        self.issue_leaf(
+            &public_key,
+            &agent_id,
+            std::slice::from_ref(&agent_id),
+            lifetime,
+            now,
+        )
+    }
+
+    fn issue_leaf(
+        &self,
+        public_key: &impl rcgen::PublicKeyData,
+        agent_id: &str,
+        sans: &[String],
+        lifetime: time::Duration,
+        now: OffsetDateTime,
+    ) -> Result<IssuedCertificate, CaError> {
+        let (not_before, not_after) = validity(now, lifetime);
         let (serial_number, serial) = random_serial()?;
         let mut params = CertificateParams::default();
-        params.distinguished_name = common_name(request.agent_id);
-        params.subject_alt_names = request
-            .sans
+        params.distinguished_name = common_name(agent_id);
+        params.subject_alt_names = sans
             .iter()
             .map(|san| san_from_text(san))
             .collect::<Result<_, _>>()?;
@@ -74,7 +119,7 @@ impl CertificateAuthority {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
-        let certificate = params.signed_by(&csr.params.public_key, &self.intermediate)?;
+        let certificate = params.signed_by(public_key, &self.intermediate)?;
         let pem = certificate.pem();
         Ok(IssuedCertificate {
             chain_pem: vec![pem.clone(), self.intermediate_pem.clone()],

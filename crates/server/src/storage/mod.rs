@@ -18,6 +18,7 @@
 mod model;
 mod postgres;
 mod query;
+mod settings;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -26,6 +27,7 @@ use time::OffsetDateTime;
 pub use model::*;
 pub use postgres::PostgresStorage;
 pub use query::*;
+pub use settings::*;
 pub use sqlite::SqliteStorage;
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -105,6 +107,8 @@ pub trait Storage: Send + Sync {
     /// Agents joined with their latest run; O(page) with indexes, never scans results.
     async fn list_hosts(&self, query: &HostQuery) -> StorageResult<Page<HostSummary>>;
     async fn fleet_summary(&self, online_since: OffsetDateTime) -> StorageResult<FleetSummary>;
+    /// Agent counts and latest-run result totals per OS, ordered by OS name.
+    async fn fleet_by_os(&self, online_since: OffsetDateTime) -> StorageResult<Vec<OsBreakdown>>;
 
     // ---- enrollment tokens --------------------------------------------------------------
 

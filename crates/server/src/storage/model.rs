@@ -281,6 +281,22 @@ pub struct FleetSummary {
     pub average_score: f64,
 }
 
+/// Per-OS slice of the fleet, read from `agents` joined with `agent_latest` (never from
+/// check results), so it stays O(agents) at fleet scale.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OsBreakdown {
+    pub os: String,
+    pub agents: i64,
+    pub online: i64,
+    /// Agents with at least one run.
+    pub reporting: i64,
+    /// Sums over the latest run of each reporting agent.
+    pub pass: i64,
+    pub fail: i64,
+    pub error: i64,
+    pub not_applicable: i64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry {
     pub at: OffsetDateTime,

@@ -348,6 +348,37 @@ impl Storage for PostgresStorage {
         })
     }
 
+    async fn fleet_by_os(&self, online_since: OffsetDateTime) -> StorageResult<Vec<OsBreakdown>> {
+        let rows = sqlx::query(
+            "SELECT a.os, COUNT(*) AS agents, \
+             COALESCE(SUM(CASE WHEN a.last_seen >= $1 THEN 1 ELSE 0 END), 0)::BIGINT AS online, \
+             COUNT(l.agent_id) AS reporting, \
+             COALESCE(SUM(l.pass_count), 0)::BIGINT AS pass, \
+             COALESCE(SUM(l.fail_count), 0)::BIGINT AS fail, \
+             COALESCE(SUM(l.error_count), 0)::BIGINT AS error, \
+             COALESCE(SUM(l.na_count), 0)::BIGINT AS na \
+             FROM agents a LEFT JOIN agent_latest l ON l.agent_id = a.id \
+             GROUP BY a.os ORDER BY a.os",
+        )
+        .bind(ms(online_since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OsBreakdown {
+                    os: row.try_get("os")?,
+                    agents: row.try_get("agents")?,
+                    online: row.try_get("online")?,
+                    reporting: row.try_get("reporting")?,
+                    pass: row.try_get("pass")?,
+                    fail: row.try_get("fail")?,
+                    error: row.try_get("error")?,
+                    not_applicable: row.try_get("na")?,
+                })
+            })
+            .collect()
+    }
+
     async fn create_token(&self, token: &NewEnrollmentToken) -> StorageResult<()> {
         sqlx::query(
             "INSERT INTO enrollment_tokens (id, secret_hash, label, created_at, expires_at, uses_allowed) \
