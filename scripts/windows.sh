@@ -73,6 +73,8 @@ run_tests() {
     cd "$ROOT"
     # The test harness itself is a normal Linux test binary (rustup toolchain).
     VT_WINE_AGENT="$EXE" cargo test -p vt-agent --test wine -- --test-threads=1
+    # The fleet loop with the Windows agent: enroll into a Linux vt-server, audit, report.
+    VT_WINE_AGENT="$EXE" cargo test -p vt-e2e --test wine_fleet -- --test-threads=1
 }
 
 case "${1:-}" in

@@ -5,7 +5,6 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use crate::fsroot::{self, FsError};
 
@@ -15,7 +14,6 @@ pub struct HostContext {
     root: Option<PathBuf>,
     /// One cell per source key; the first probe to ask loads it, the others wait for it.
     sources: Mutex<HashMap<TypeId, Arc<OnceLock<Shared>>>>,
-    pub default_timeout: Duration,
 }
 
 impl HostContext {
@@ -23,7 +21,6 @@ impl HostContext {
         HostContext {
             root: None,
             sources: Mutex::new(HashMap::new()),
-            default_timeout: Duration::from_secs(10),
         }
     }
 

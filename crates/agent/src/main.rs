@@ -10,6 +10,7 @@ mod engine;
 mod fleet;
 mod fsroot;
 mod host;
+#[cfg(unix)]
 mod idnames;
 mod logfile;
 mod machine_id;

@@ -81,7 +81,7 @@ pub fn observe(probe: &Probe, ctx: &HostContext, timeout: Duration) -> ProbeResu
         #[cfg(not(windows))]
         ProbeKind::Os => os::observe(probe, ctx),
         #[cfg(not(windows))]
-        kind => linux::observe(kind, probe, ctx),
+        kind => linux::observe(kind, probe, ctx, timeout),
         // Windows implements process and os natively too, next to its other probes.
         #[cfg(windows)]
         kind => windows::observe(kind, probe, ctx, timeout),

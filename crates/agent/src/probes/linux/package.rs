@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use vt_policy::probe::Probe;
 use vt_policy::Observation;
@@ -33,7 +34,7 @@ struct DpkgDb {
 /// The dpkg status database, parsed once per run. `Ok(None)`: no dpkg on this system.
 struct DpkgSource(Result<Option<Arc<DpkgDb>>, String>);
 
-pub fn observe(probe: &Probe, ctx: &HostContext) -> ProbeResult {
+pub fn observe(probe: &Probe, ctx: &HostContext, timeout: Duration) -> ProbeResult {
     let query = probe.arg_text().trim().to_ascii_lowercase();
     if query.is_empty() || query.starts_with('-') || query.contains(char::is_whitespace) {
         return Err(error(format!("invalid package name {:?}", probe.arg_text())));
@@ -42,7 +43,7 @@ pub fn observe(probe: &Probe, ctx: &HostContext) -> ProbeResult {
     match &src.0 {
         Ok(Some(db)) => Ok(dpkg_lookup(db, &query)),
         Err(msg) => Err(ProbeFailure::Error(msg.clone())),
-        Ok(None) => rpm_lookup(&query, ctx),
+        Ok(None) => rpm_lookup(&query, ctx, timeout),
     }
 }
 
@@ -116,7 +117,7 @@ fn dpkg_lookup(db: &DpkgDb, query: &str) -> Observation {
         .map_or(Observation::Missing, |e| Observation::text(e.version.clone()))
 }
 
-fn rpm_lookup(name: &str, ctx: &HostContext) -> ProbeResult {
+fn rpm_lookup(name: &str, ctx: &HostContext, timeout: Duration) -> ProbeResult {
     let has_rpm_db = RPM_DB_DIRS
         .iter()
         .any(|d| ctx.resolve(d).is_ok_and(|p| p.is_dir()));
@@ -135,7 +136,7 @@ fn rpm_lookup(name: &str, ctx: &HostContext) -> ProbeResult {
     let mut cmd = Command::new("rpm");
     cmd.args(["-q", "--qf", "%{VERSION}-%{RELEASE}\\n", name])
         .env("LC_ALL", "C");
-    let out = run_with_timeout(cmd, ctx.default_timeout)?;
+    let out = run_with_timeout(cmd, timeout)?;
     let stdout = out.stdout_text();
     if out.status.success() {
         // Several versions can be installed at once (kernels); report the newest.
@@ -159,6 +160,7 @@ fn rpm_lookup(name: &str, ctx: &HostContext) -> ProbeResult {
 
 #[cfg(test)]
 mod tests {
+    const TEST_TIMEOUT: Duration = Duration::from_secs(10);
     use super::*;
     use std::collections::BTreeMap;
     use std::fs;
@@ -237,7 +239,7 @@ Version: 9.9 (a stanza without Package is skipped)
     }
 
     fn ask(ctx: &HostContext, name: &str) -> ProbeResult {
-        observe(&probe(name), ctx)
+        observe(&probe(name), ctx, TEST_TIMEOUT)
     }
 
     #[test]

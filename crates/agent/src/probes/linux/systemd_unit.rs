@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use vt_policy::probe::Probe;
 use vt_policy::Observation;
@@ -65,11 +66,11 @@ const UNIT_TYPES: &[&str] = &[
 /// Follow at most this many symlinks when checking for a mask (as many as Linux does).
 const MAX_LINK_HOPS: usize = 40;
 
-pub fn observe(probe: &Probe, ctx: &HostContext) -> ProbeResult {
+pub fn observe(probe: &Probe, ctx: &HostContext, timeout: Duration) -> ProbeResult {
     let name = unit_name(probe.arg_text().trim())?;
     match probe.property().unwrap_or("enabled") {
         "enabled" => enabled_state(ctx, &name),
-        "active" => active_state(ctx, &name),
+        "active" => active_state(ctx, &name, timeout),
         other => Err(error(format!("systemd_unit has no property {other:?}"))),
     }
 }
@@ -87,7 +88,7 @@ fn unit_name(arg: &str) -> Result<String, ProbeFailure> {
     })
 }
 
-fn active_state(ctx: &HostContext, name: &str) -> ProbeResult {
+fn active_state(ctx: &HostContext, name: &str, timeout: Duration) -> ProbeResult {
     require_live(ctx, "systemd_unit active (the running service manager)")?;
     // The test sd_booted() uses: this directory exists only while systemd is PID 1.
     if !Path::new("/run/systemd/system").is_dir() {
@@ -97,7 +98,7 @@ fn active_state(ctx: &HostContext, name: &str) -> ProbeResult {
     }
     let mut cmd = Command::new("systemctl");
     cmd.args(["is-active", "--", name]).env("LC_ALL", "C");
-    let out = run_with_timeout(cmd, ctx.default_timeout)?;
+    let out = run_with_timeout(cmd, timeout)?;
     // is-active prints the state and exits non-zero for anything but active, so the
     // exit code says nothing beyond the word itself.
     match out.stdout_text().split_whitespace().next() {
@@ -441,6 +442,7 @@ fn enabled_state(ctx: &HostContext, name: &str) -> ProbeResult {
 
 #[cfg(test)]
 mod tests {
+    const TEST_TIMEOUT: Duration = Duration::from_secs(10);
     use super::*;
     use std::collections::BTreeMap;
     use std::fs;
@@ -511,7 +513,7 @@ mod tests {
     }
 
     fn ask(ctx: &HostContext, name: &str) -> ProbeResult {
-        observe(&probe(name, "enabled"), ctx)
+        observe(&probe(name, "enabled"), ctx, TEST_TIMEOUT)
     }
 
     #[test]
@@ -644,11 +646,11 @@ mod tests {
     fn active_state_modes() {
         let ctx = fixture().ctx();
         assert!(matches!(
-            observe(&probe("ssh.service", "active"), &ctx),
+            observe(&probe("ssh.service", "active"), &ctx, TEST_TIMEOUT),
             Err(ProbeFailure::NotApplicable(_))
         ));
         let live = HostContext::live();
-        let r = observe(&probe("vt-no-such-unit.service", "active"), &live);
+        let r = observe(&probe("vt-no-such-unit.service", "active"), &live, TEST_TIMEOUT);
         if Path::new("/run/systemd/system").is_dir() {
             assert_eq!(r.unwrap(), Observation::text("inactive"));
         } else {
