@@ -71,10 +71,12 @@ run_tests() {
     echo "windows.sh: creating Wine prefix $WINEPREFIX (first run ~10 s)"
     timeout 120 wineboot -i >/dev/null 2>&1 || true
     cd "$ROOT"
-    # The test harness itself is a normal Linux test binary (rustup toolchain).
-    VT_WINE_AGENT="$EXE" cargo test -p vt-agent --test wine -- --test-threads=1
-    # The fleet loop with the Windows agent: enroll into a Linux vt-server, audit, report.
-    VT_WINE_AGENT="$EXE" cargo test -p vt-e2e --test wine_fleet -- --test-threads=1
+    # The test harnesses are normal Linux test binaries (rustup toolchain), built in the
+    # usual target directory so they share the workspace build instead of redoing it.
+    # `--workspace` keeps the feature set of `cargo test --workspace`, so nothing rebuilds.
+    # wine: the probes and the service; wine_fleet: the fleet loop with the Windows agent
+    # enrolling into a Linux vt-server, auditing and reporting.
+    env -u CARGO_TARGET_DIR VT_WINE_AGENT="$EXE" cargo test --workspace --test wine --test wine_fleet -- --test-threads=1
 }
 
 case "${1:-}" in

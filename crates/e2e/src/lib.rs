@@ -12,17 +12,19 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-/// Builds the two binaries once per test process: `cargo test -p vt-e2e` alone would not
-/// rebuild them, and a stale binary would test old code.
+/// Makes sure the binaries are current once per test process: `cargo test -p vt-e2e` alone
+/// would not rebuild them, and a stale binary would test old code. It builds exactly what
+/// `cargo test --workspace` builds, so under that command it is a no-op rather than a
+/// rebuild with another feature set.
 fn ensure_built() {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--bins", "-p", "vt-agent", "-p", "vt-server"])
+            .args(["test", "--workspace", "--no-run", "--quiet"])
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building vt-agent and vt-server failed");
+        assert!(status.success(), "building the workspace failed");
     });
 }
 
