@@ -383,3 +383,46 @@ fn shipped_baselines_are_valid() {
         assert!(n >= min_rules, "{file} has {n} rules");
     }
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn systemd_service_install_and_uninstall_write_the_unit() {
+    // systemd is not PID 1 in this test environment: install writes the unit and says how
+    // to enable it; the unit's content is checked by unit tests.
+    let dir = tempfile::tempdir().unwrap();
+    let service = |verb: &str| {
+        agent()
+            .args(["service", verb])
+            .env("VT_AUDIT_SYSTEMD_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let unit = dir.path().join("vt-agent.service");
+    let out = service("install");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = fs::read_to_string(&unit).unwrap();
+    assert!(
+        text.contains(&format!("ExecStart={} run", env!("CARGO_BIN_EXE_vt-agent"))),
+        "{text}"
+    );
+    assert!(text.contains("ProtectSystem=strict"));
+    let out = service("status");
+    if !Path::new("/run/systemd/system").is_dir() {
+        assert_eq!(out.status.code(), Some(3));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("installed"));
+    }
+    assert_eq!(service("uninstall").status.code(), Some(0));
+    assert!(!unit.exists());
+    assert_eq!(service("status").status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&service("status").stdout).contains("not installed"));
+    assert_eq!(
+        service("uninstall").status.code(),
+        Some(2),
+        "uninstalling twice is an error"
+    );
+}

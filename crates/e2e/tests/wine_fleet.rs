@@ -17,7 +17,12 @@ fn wine_path(p: &Path) -> String {
 
 fn wine(exe: &str, args: &[&str]) -> Output {
     let mut child = Command::new("timeout");
-    child.arg("180").arg("wine").arg(exe).args(args).stdin(Stdio::null());
+    child
+        .arg("180")
+        .arg("wine")
+        .arg(exe)
+        .args(args)
+        .stdin(Stdio::null());
     child.output().expect("wine runs")
 }
 
@@ -42,28 +47,48 @@ fn windows_agent_under_wine_enrolls_audits_and_reports() {
     let mut args = vec!["enroll", "--server", url.as_str(), "--token", token.as_str()];
     args.extend_from_slice(&common);
     let out = wine(&exe, &args);
-    assert!(out.status.success(), "enroll under Wine: {}\n{}", text(&out), server.log());
+    assert!(
+        out.status.success(),
+        "enroll under Wine: {}\n{}",
+        text(&out),
+        server.log()
+    );
 
     let mut args = vec!["run", "--once"];
     args.extend_from_slice(&common);
     let out = wine(&exe, &args);
-    assert!(out.status.success(), "run --once under Wine: {}\n{}", text(&out), server.log());
+    assert!(
+        out.status.success(),
+        "run --once under Wine: {}\n{}",
+        text(&out),
+        server.log()
+    );
 
-    let identity: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("identity.json")).unwrap()).unwrap();
+    let identity: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("identity.json")).unwrap()).unwrap();
     let id = identity["agent_id"].as_str().unwrap();
-    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(data.join("state.json")).unwrap()).unwrap();
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data.join("state.json")).unwrap()).unwrap();
     let summary = &state["last_run"]["summary"];
     assert_eq!(state["last_run"]["delivered"], true);
     assert_eq!(state["last_run"]["policy_id"], "windows-baseline");
 
     let hosts = server.api_get(&key, "/hosts?os=windows");
-    let host = hosts["items"].as_array().unwrap().iter().find(|h| h["id"] == id).expect("the Windows host is listed");
+    let host = hosts["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["id"] == id)
+        .expect("the Windows host is listed");
     assert_eq!(host["os"], "windows");
     for field in ["pass", "fail", "error", "not_applicable"] {
         assert_eq!(host[field], summary[field], "{field}");
     }
     let results = server.api_get(&key, &format!("/hosts/{id}/results"));
-    assert_eq!(results["results"].as_array().unwrap().len() as u64, summary["total"].as_u64().unwrap());
+    assert_eq!(
+        results["results"].as_array().unwrap().len() as u64,
+        summary["total"].as_u64().unwrap()
+    );
     assert!(summary["total"].as_u64().unwrap() >= 40);
     std::thread::sleep(Duration::from_millis(10));
 }

@@ -3,15 +3,18 @@
 //! database as a running server (SQLite WAL allows a second process).
 
 use std::ffi::OsString;
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 use vt_server::ca::CertificateAuthority;
 use vt_server::config::{parse_duration, parse_layered, ConfigError, ServerConfig};
-use vt_server::secrets;
-use vt_server::storage::{self, ApiRole, NewApiKey, NewAuditEntry, NewEnrollmentToken, Storage};
+use vt_server::storage::{
+    self, ApiRole, NewApiKey, NewAuditEntry, NewEnrollmentToken, NewUser, Storage, UserCreation,
+};
+use vt_server::{passwords, secrets};
 
 #[derive(Parser)]
 #[command(name = "vt-server", version, about = "VT-Audit central server")]
@@ -39,6 +42,11 @@ enum Command {
     Apikey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+    },
+    /// Local users of the dashboard.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// The certificate authority.
     Ca {
@@ -89,6 +97,26 @@ enum ApiKeyCommand {
         #[arg(long, default_value = "")]
         label: String,
     },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is asked for on the terminal (twice, not echoed), or
+    /// read as one line from standard input with --password-stdin; it is never printed.
+    Add {
+        /// ASCII letters, digits, '.', '_', '-', '@'; unique ignoring case.
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Read the password from the first line of standard input (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users (never their password hashes).
+    List,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -237,6 +265,57 @@ async fn main() -> Result<()> {
             eprintln!("API key {id} ({})", role.as_str());
             println!("{}", key.text);
         }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    username,
+                    role,
+                    display_name,
+                    password_stdin,
+                },
+        } => {
+            passwords::validate_username(username)?;
+            let password = read_new_password(*password_stdin)?;
+            // The hash is computed before the database is opened so that a SQLite writer
+            // lock is never held across the (deliberately slow) argon2 computation.
+            let password_hash = passwords::hash_password(&password)?;
+            drop(password);
+            let role = ApiRole::from(*role);
+            let storage = open_storage(&cli).await?;
+            let id = uuid::Uuid::new_v4().to_string();
+            let created = storage
+                .create_user(&NewUser {
+                    id: id.clone(),
+                    username: username.clone(),
+                    display_name: display_name.clone(),
+                    role,
+                    password_hash,
+                    created_at: now,
+                })
+                .await?;
+            if created == UserCreation::UsernameTaken {
+                storage.close().await;
+                bail!("a user named {username:?} already exists (names are compared ignoring case)");
+            }
+            audit(
+                storage.as_ref(),
+                now,
+                "user.create",
+                &id,
+                serde_json::json!({"username": username, "role": role.as_str()}),
+            )
+            .await?;
+            storage.close().await;
+            eprintln!("user {username} ({}) created, id {id}", role.as_str());
+        }
+        Command::User {
+            command: UserCommand::List,
+        } => {
+            let storage = open_storage(&cli).await?;
+            let users = storage.list_users().await;
+            storage.close().await;
+            print_users(&users?);
+        }
         Command::Ca {
             command: CaCommand::ExportRoot,
         } => {
@@ -289,6 +368,55 @@ async fn open_storage(cli: &Cli) -> Result<std::sync::Arc<dyn Storage>> {
     storage::open(&cli.config.database_url())
         .await
         .context("opening the database")
+}
+
+/// The new user's password: one line of stdin with `--password-stdin`, otherwise typed
+/// twice on the terminal without echo. Refuses to read a password from a non-terminal
+/// stdin without the flag, so a forgotten flag in a script fails instead of hanging.
+fn read_new_password(from_stdin: bool) -> Result<String> {
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        // Only the line ending goes: leading and trailing spaces are part of the password.
+        let end = line.trim_end_matches(['\n', '\r']).len();
+        line.truncate(end);
+        line
+    } else {
+        if !std::io::stdin().is_terminal() {
+            bail!("standard input is not a terminal: pass --password-stdin to read the password from it");
+        }
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        // Refuse a short password before asking for it a second time.
+        passwords::check_password_policy(&first)?;
+        let again = rpassword::prompt_password("Repeat the password: ").context("reading the password")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    };
+    passwords::check_password_policy(&password)?;
+    Ok(password)
+}
+
+fn print_users(users: &[vt_server::storage::User]) {
+    let width = users.iter().map(|u| u.username.len()).max().unwrap_or(0).max(8);
+    println!(
+        "{:<width$}  {:<7}  {:<8}  {:<24}  DISPLAY NAME",
+        "USERNAME", "ROLE", "STATE", "CREATED"
+    );
+    for user in users {
+        println!(
+            "{:<width$}  {:<7}  {:<8}  {:<24}  {}",
+            user.username,
+            user.role.as_str(),
+            if user.disabled { "disabled" } else { "enabled" },
+            vt_wire::format_timestamp(user.created_at),
+            user.display_name
+        );
+    }
 }
 
 async fn serve(config: &ServerConfig) -> Result<()> {

@@ -768,6 +768,32 @@ async fn agents_list_show_and_revoke(api: Api) {
         (Some("alpha"), Some("active"), Some(true))
     );
     assert_eq!(shown["arch"], "x86_64");
+    assert_eq!(shown["reported_status"], Value::Null, "no heartbeat yet");
+    // The heartbeat's self-reported status shows in both the agent and the host views.
+    assert!(storage
+        .record_heartbeat("ag-1", "0.1.0", Some("auditing"), now)
+        .await
+        .unwrap());
+    let shown = api.get(&api.viewer, "/agents/ag-1").await;
+    assert_eq!(shown.expect(StatusCode::OK)["reported_status"], "auditing");
+    let listed = api.get(&api.viewer, "/agents?sort=hostname").await;
+    let listed = listed.expect(StatusCode::OK);
+    assert_eq!(
+        (
+            &listed["items"][0]["reported_status"],
+            &listed["items"][1]["reported_status"]
+        ),
+        (&json!("auditing"), &Value::Null)
+    );
+    let hosts = api.get(&api.viewer, "/hosts?sort=hostname").await;
+    let hosts = hosts.expect(StatusCode::OK);
+    assert_eq!(
+        (
+            &hosts["items"][0]["reported_status"],
+            &hosts["items"][1]["reported_status"]
+        ),
+        (&json!("auditing"), &Value::Null)
+    );
     api.get(&api.viewer, "/agents/ghost")
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");

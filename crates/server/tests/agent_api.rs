@@ -62,6 +62,17 @@ async fn first_start_creates_everything_and_restart_reuses_it() {
         .unwrap();
     assert!(metrics.contains("vt_http_requests_total"), "{metrics}");
     assert!(metrics.contains("vt_db_up"), "{metrics}");
+    // Pool gauges, sampled at the scrape (SQLite: 4 readers + 1 writer).
+    for line in [
+        "vt_db_pool_connections{state=\"idle\"}",
+        "vt_db_pool_connections{state=\"in_use\"}",
+        "vt_db_pool_max 5",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with(line)),
+            "{line} in {metrics}"
+        );
+    }
     let missing = client.get(t.agent_url("/nope")).send().await.unwrap();
     assert_eq!(error_code(missing).await, (404, "not_found".into()));
 
@@ -127,6 +138,7 @@ async fn enroll_sign_and_use_the_agent_api() {
     assert_eq!(beat.policy_hash.as_deref(), Some(policy.hash.as_str()));
     let stored = t.storage().get_agent(&agent.agent_id).await.unwrap().unwrap();
     assert_eq!(stored.agent_version, "0.2.0");
+    assert_eq!(stored.reported_status.as_deref(), Some("idle"));
 
     // Results: stored once, a retry is acknowledged as a duplicate; the body cannot
     // choose the agent.
@@ -367,17 +379,37 @@ async fn enrollment_rejections_store_nothing() {
     );
     assert_eq!(t.agents().await, 1);
 
-    // A revoked agent stays revoked on re-enrollment.
+    // A revoked agent stays revoked on re-enrollment, and the refusal changes nothing:
+    // neither the token (not spent) nor the agent record (hostname, versions, last seen).
     let agent = t.enroll_agent("m3").await;
     t.storage()
         .set_agent_status(&agent.agent_id, vt_server::storage::AgentStatus::Revoked)
         .await
         .unwrap();
+    let before = t.storage().get_agent(&agent.agent_id).await.unwrap().unwrap();
+    let audit_before = t.storage().list_audit(Default::default()).await.unwrap().total;
     let token = t.token(1, time::Duration::hours(1)).await;
+    let mut request = enroll_request(&token, "m3", "renamed-host");
+    request.agent_version = "9.9.9".into();
+    let response = t.client().post(&url).json(&request).send().await.unwrap();
+    assert_eq!(error_code(response).await, (403, "agent_revoked".into()));
     assert_eq!(
-        error_code(t.enroll(&token, "m3", "h").await).await,
-        (403, "agent_revoked".into())
+        t.storage().get_agent(&agent.agent_id).await.unwrap().unwrap(),
+        before
     );
+    assert_eq!(
+        t.storage().list_audit(Default::default()).await.unwrap().total,
+        audit_before
+    );
+    let tokens = t.storage().list_tokens(Default::default()).await.unwrap();
+    let unspent = tokens
+        .items
+        .iter()
+        .filter(|tk| tk.expires_at > OffsetDateTime::now_utc() && tk.uses_count == 0 && !tk.revoked)
+        .count();
+    assert_eq!(unspent, 1, "the refused enrollment did not spend the token");
+    // The same single-use token still enrolls another machine.
+    assert_eq!(t.enroll(&token, "m4", "h4").await.status(), 200);
     t.server.shutdown().await;
 }
 

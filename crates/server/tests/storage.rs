@@ -99,6 +99,9 @@ storage_suite!(
     settings_and_api_keys_round_trip,
     fleet_by_os_counts_agents_and_latest_results,
     server_settings_default_validate_and_persist,
+    agents_are_found_by_machine_id_and_keep_their_reported_status,
+    users_are_unique_ignoring_case_and_passwords_verify,
+    pool_stats_describe_the_connection_pools,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------
@@ -909,4 +912,267 @@ async fn server_settings_default_validate_and_persist(storage: Arc<dyn Storage>)
         ServerSettings::load(storage.as_ref()).await,
         Err(StorageError::Corrupt { .. })
     ));
+}
+
+async fn agents_are_found_by_machine_id_and_keep_their_reported_status(storage: Arc<dyn Storage>) {
+    assert!(storage
+        .find_agent_by_machine_id("m-none")
+        .await
+        .unwrap()
+        .is_none());
+    let enrolled = agent(storage.as_ref(), "m-status", "status-host").await;
+    assert_eq!(
+        enrolled.reported_status, None,
+        "nothing reported before a heartbeat"
+    );
+    let found = storage
+        .find_agent_by_machine_id("m-status")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, enrolled);
+
+    let later = NOW + Duration::minutes(5);
+    assert!(storage
+        .record_heartbeat(&enrolled.id, "0.4.0", Some("auditing"), later)
+        .await
+        .unwrap());
+    let beat = storage.get_agent(&enrolled.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            beat.reported_status.as_deref(),
+            beat.agent_version.as_str(),
+            beat.last_seen
+        ),
+        (Some("auditing"), "0.4.0", later)
+    );
+    // last_seen never moves back; the status is whatever was said last.
+    assert!(storage
+        .record_heartbeat(&enrolled.id, "0.4.0", None, NOW)
+        .await
+        .unwrap());
+    let beat = storage.get_agent(&enrolled.id).await.unwrap().unwrap();
+    assert_eq!((beat.reported_status, beat.last_seen), (None, later));
+    assert!(!storage
+        .record_heartbeat("ghost", "0.4.0", Some("idle"), NOW)
+        .await
+        .unwrap());
+
+    // Re-enrollment, host listings and the by-machine lookup all carry it.
+    storage
+        .record_heartbeat(&enrolled.id, "0.4.0", Some("idle"), later)
+        .await
+        .unwrap();
+    let again = storage
+        .enroll_agent("unused", &registration("m-status", "renamed"), later)
+        .await
+        .unwrap();
+    assert_eq!(again.agent.reported_status.as_deref(), Some("idle"));
+    let hosts = storage.list_hosts(&HostQuery::new(NOW)).await.unwrap();
+    assert_eq!(hosts.items[0].agent.reported_status.as_deref(), Some("idle"));
+    storage
+        .set_agent_status(&enrolled.id, AgentStatus::Revoked)
+        .await
+        .unwrap();
+    let revoked = storage
+        .find_agent_by_machine_id("m-status")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((revoked.id, revoked.status), (enrolled.id, AgentStatus::Revoked));
+}
+
+fn new_user(username: &str, role: ApiRole, password: &str) -> NewUser {
+    NewUser {
+        id: uuid::Uuid::new_v4().to_string(),
+        username: username.into(),
+        display_name: format!("{username} (test)"),
+        role,
+        password_hash: vt_server::passwords::hash_password(password).unwrap(),
+        created_at: NOW,
+    }
+}
+
+async fn users_are_unique_ignoring_case_and_passwords_verify(storage: Arc<dyn Storage>) {
+    use vt_server::passwords::{check_login, verify_password};
+
+    assert!(storage.list_users().await.unwrap().is_empty());
+    assert!(storage.find_user_by_username("alice").await.unwrap().is_none());
+    let alice = new_user("Alice", ApiRole::Admin, "alice's long password");
+    let UserCreation::Created(created) = storage.create_user(&alice).await.unwrap() else {
+        panic!("alice is new");
+    };
+    assert_eq!(
+        (
+            created.id.as_str(),
+            created.username.as_str(),
+            created.display_name.as_str(),
+            created.role,
+            created.created_at,
+            created.disabled
+        ),
+        (
+            alice.id.as_str(),
+            "Alice",
+            "Alice (test)",
+            ApiRole::Admin,
+            NOW,
+            false
+        )
+    );
+    assert_eq!(created.password_hash, alice.password_hash);
+
+    // The name is unique ignoring case, and the refused insert writes nothing.
+    let shadow = new_user("ALICE", ApiRole::Viewer, "another long password");
+    assert_eq!(
+        storage.create_user(&shadow).await.unwrap(),
+        UserCreation::UsernameTaken
+    );
+    assert!(storage.get_user(&shadow.id).await.unwrap().is_none());
+
+    for spelling in ["alice", "ALICE", "aLiCe"] {
+        let found = storage.find_user_by_username(spelling).await.unwrap().unwrap();
+        assert_eq!(found, created, "{spelling}");
+    }
+    assert!(storage.find_user_by_username("alic").await.unwrap().is_none());
+    assert!(storage.find_user_by_username("alice%").await.unwrap().is_none());
+    assert_eq!(storage.get_user(&alice.id).await.unwrap(), Some(created.clone()));
+    assert!(storage.get_user("nobody").await.unwrap().is_none());
+
+    let found = storage.find_user_by_username("alice").await.unwrap();
+    assert!(verify_password("alice's long password", &created.password_hash));
+    assert_eq!(
+        check_login(found.as_ref(), "alice's long password").map(|u| u.id.as_str()),
+        Some(alice.id.as_str())
+    );
+    assert!(check_login(found.as_ref(), "alice's long passworD").is_none());
+
+    // Concurrent creations of one name (different case) from several instances: one wins.
+    let racers: Vec<_> = ["bob", "Bob", "BOB", "boB"]
+        .into_iter()
+        .map(|name| {
+            let storage = storage.clone();
+            let user = new_user(name, ApiRole::Auditor, "bob's long password");
+            tokio::spawn(async move { storage.create_user(&user).await.unwrap() })
+        })
+        .collect();
+    let mut created_bobs = 0;
+    for racer in racers {
+        created_bobs += usize::from(matches!(racer.await.unwrap(), UserCreation::Created(_)));
+    }
+    assert_eq!(created_bobs, 1);
+
+    storage
+        .create_user(&new_user("carol", ApiRole::Viewer, "carol's long password"))
+        .await
+        .unwrap();
+    let names: Vec<String> = storage
+        .list_users()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username.to_lowercase())
+        .collect();
+    assert_eq!(names, ["alice", "bob", "carol"]);
+}
+
+async fn pool_stats_describe_the_connection_pools(storage: Arc<dyn Storage>) {
+    storage.ping().await.unwrap();
+    let stats = storage.pool_stats();
+    assert!(stats.size >= 1, "{stats:?}");
+    assert!(stats.idle <= stats.size, "{stats:?}");
+    assert!(stats.size <= stats.max, "{stats:?}");
+    assert_eq!(stats.in_use(), stats.size - stats.idle);
+    // SQLite: 4 readers + the writer; PostgreSQL: one pool of 16.
+    assert!([5, 16].contains(&stats.max), "{stats:?}");
+    // Nothing is running now, so every open connection is idle (connections return to
+    // the pool asynchronously: allow a moment).
+    for _ in 0..50 {
+        if storage.pool_stats().in_use() == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(storage.pool_stats().in_use(), 0, "{:?}", storage.pool_stats());
+}
+
+// ---- upgrades ---------------------------------------------------------------------------
+
+/// A database created by the first release (migration 0001 only) upgrades in place: the
+/// agent it holds gets `reported_status` NULL and the users table appears.
+#[tokio::test]
+async fn sqlite_database_from_0001_upgrades_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("vt.db").display());
+    let options: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+    let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+        .await
+        .unwrap();
+    first_release_migrator("sqlite").await.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO agents (id, machine_id, hostname, os, os_version, arch, agent_version, enrolled_at, \
+         last_seen) VALUES ('old', 'm-old', 'h', 'linux', '12', 'x86_64', '0.1.0', 0, 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let storage = SqliteStorage::open(&url).await.unwrap();
+    check_upgraded(&storage).await;
+    storage.close().await;
+}
+
+#[tokio::test]
+async fn postgres_database_from_0001_upgrades_in_place() {
+    let Ok(url) = std::env::var("VT_TEST_DATABASE_URL") else {
+        eprintln!("skipped: VT_TEST_DATABASE_URL not set");
+        return;
+    };
+    let schema = format!("vt_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+    let pool = sqlx::PgPool::connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    first_release_migrator("postgres").await.run(&pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO agents (id, machine_id, hostname, os, os_version, arch, agent_version, enrolled_at, \
+         last_seen) VALUES ('old', 'm-old', 'h', 'linux', '12', 'x86_64', '0.1.0', now(), now())",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let storage = PostgresStorage::open_in_schema(&url, Some(&schema))
+        .await
+        .unwrap();
+    check_upgraded(&storage).await;
+    storage.close().await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
+
+/// A migrator with only the first release's migration, read from the real file so its
+/// checksum matches what the full migrator expects.
+async fn first_release_migrator(flavour: &str) -> sqlx::migrate::Migrator {
+    let dir = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(flavour)
+        .join("0001_initial.sql");
+    std::fs::copy(&source, dir.path().join("0001_initial.sql")).unwrap();
+    sqlx::migrate::Migrator::new(dir.path()).await.unwrap()
+}
+
+async fn check_upgraded(storage: &dyn Storage) {
+    let old = storage.get_agent("old").await.unwrap().unwrap();
+    assert_eq!((old.status, old.reported_status), (AgentStatus::Active, None));
+    assert!(storage.list_users().await.unwrap().is_empty());
 }

@@ -31,6 +31,7 @@ async fn metrics(storage: Arc<dyn Storage>) -> impl IntoResponse {
     let started = Instant::now();
     let ok = storage.ping().await.is_ok();
     observe::record_db_ping(ok, started.elapsed().as_secs_f64());
+    observe::record_db_pool(storage.pool_stats());
     let body = observe::metrics_handle().map(|h| h.render()).unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

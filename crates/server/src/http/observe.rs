@@ -4,7 +4,7 @@
 //! `http_request_duration_seconds{listener,route}` (histogram), `enrollments_total{result}`,
 //! `certificates_total{event=issued|renewed|revoked}`, `results_ingested_total`,
 //! `runs_ingested_total{outcome}`, `ingest_batch_size` (histogram), `db_up`,
-//! `db_ping_seconds`.
+//! `db_ping_seconds`, `db_pool_connections{state=idle|in_use}`, `db_pool_max`.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -61,6 +61,15 @@ pub fn count_duplicate_run() {
 pub fn record_db_ping(ok: bool, seconds: f64) {
     metrics::gauge!("vt_db_up").set(if ok { 1.0 } else { 0.0 });
     metrics::histogram!("vt_db_ping_seconds").record(seconds);
+}
+
+/// Pool occupancy, sampled at scrape time (a gauge is only as fresh as its last set, and
+/// the scrape is when someone looks). `in_use` near `max` means requests queue for a
+/// connection; the SQLite backend counts its single writer in both numbers.
+pub fn record_db_pool(stats: crate::storage::PoolStats) {
+    metrics::gauge!("vt_db_pool_connections", "state" => "idle").set(f64::from(stats.idle));
+    metrics::gauge!("vt_db_pool_connections", "state" => "in_use").set(f64::from(stats.in_use()));
+    metrics::gauge!("vt_db_pool_max").set(f64::from(stats.max));
 }
 
 /// The route template, carried from inside the router (where axum knows it) to the outer

@@ -81,6 +81,8 @@ pub trait Storage: Send + Sync {
     async fn migrate(&self) -> StorageResult<()>;
     /// Cheap round trip for `/ready`.
     async fn ping(&self) -> StorageResult<()>;
+    /// Connection pool occupancy for `/metrics`; no I/O.
+    fn pool_stats(&self) -> PoolStats;
     async fn close(&self);
 
     // ---- agents -------------------------------------------------------------------------
@@ -104,6 +106,18 @@ pub trait Storage: Send + Sync {
         now: OffsetDateTime,
     ) -> StorageResult<bool>;
     async fn set_agent_status(&self, agent_id: &str, status: AgentStatus) -> StorageResult<bool>;
+    /// The agent record of a machine, if it ever enrolled. Enrollment asks this before it
+    /// spends a token, so a revoked machine cannot burn tokens or touch its record.
+    async fn find_agent_by_machine_id(&self, machine_id: &str) -> StorageResult<Option<Agent>>;
+    /// Heartbeat with the agent's self-reported status: what `touch_agent` does, plus
+    /// `reported_status`, in one statement. Returns false for an unknown agent.
+    async fn record_heartbeat(
+        &self,
+        agent_id: &str,
+        agent_version: &str,
+        reported_status: Option<&str>,
+        now: OffsetDateTime,
+    ) -> StorageResult<bool>;
     /// Agents joined with their latest run; O(page) with indexes, never scans results.
     async fn list_hosts(&self, query: &HostQuery) -> StorageResult<Page<HostSummary>>;
     async fn fleet_summary(&self, online_since: OffsetDateTime) -> StorageResult<FleetSummary>;
@@ -124,6 +138,21 @@ pub trait Storage: Send + Sync {
     async fn create_api_key(&self, key: &NewApiKey) -> StorageResult<()>;
     /// The non-revoked key whose secret hashes to `key_hash`.
     async fn find_api_key(&self, key_hash: &str) -> StorageResult<Option<ApiKey>>;
+
+    // ---- local users ----------------------------------------------------------------------
+
+    /// Inserts the user unless the username is taken (ignoring case); atomic across
+    /// instances through the unique index. Verify passwords with
+    /// [`crate::passwords::verify_password`] on the returned hash.
+    async fn create_user(&self, user: &NewUser) -> StorageResult<UserCreation>;
+    /// Case-insensitive lookup; disabled users are returned too (the caller refuses them).
+    async fn find_user_by_username(&self, username: &str) -> StorageResult<Option<User>>;
+    /// By stable id: what a session resolves on each request, so that disabling a user or
+    /// changing its role takes effect immediately.
+    async fn get_user(&self, user_id: &str) -> StorageResult<Option<User>>;
+    /// Ordered by username ignoring case. Local users are few (operators, not the fleet),
+    /// so this is not paginated.
+    async fn list_users(&self) -> StorageResult<Vec<User>>;
 
     // ---- certificates and one-time tokens -----------------------------------------------
 

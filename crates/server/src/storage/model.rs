@@ -56,6 +56,8 @@ pub struct Agent {
     pub enrolled_at: OffsetDateTime,
     pub last_seen: OffsetDateTime,
     pub status: AgentStatus,
+    /// What the agent said about itself in its latest heartbeat; `None` before the first.
+    pub reported_status: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +147,74 @@ pub struct ApiKey {
     pub role: ApiRole,
     pub label: String,
     pub created_at: OffsetDateTime,
+}
+
+/// A local dashboard user (see `migrations/*/0003_users.sql`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    /// Stable opaque id (a UUID): sessions and the audit log refer to this, not the name.
+    pub id: String,
+    /// ASCII, validated by [`crate::passwords::validate_username`]; unique ignoring case.
+    pub username: String,
+    pub display_name: String,
+    pub role: ApiRole,
+    /// argon2id PHC string from [`crate::passwords::hash_password`]; never the password.
+    pub password_hash: PasswordHashText,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub role: ApiRole,
+    pub password_hash: PasswordHashText,
+    pub created_at: OffsetDateTime,
+    /// A disabled user keeps its row (the audit log points at it) but cannot log in.
+    pub disabled: bool,
+}
+
+/// A stored password hash. Not the password, but still kept out of `Debug` output and
+/// therefore out of logs: an offline guessing attack needs exactly this string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHashText(pub String);
+
+impl std::fmt::Debug for PasswordHashText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHashText(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCreation {
+    Created(User),
+    /// Another user already has this name (compared ignoring case); nothing was written.
+    UsernameTaken,
+}
+
+pub(crate) fn parse_user_role(text: &str) -> Result<ApiRole, StorageError> {
+    ApiRole::from_str(text).map_err(|_| StorageError::Corrupt {
+        column: "users.role",
+        value: text.into(),
+    })
+}
+
+/// Connection pool occupancy, exported as metrics. For SQLite the writer connection and
+/// the reader pool are added up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections, idle or in use.
+    pub size: u32,
+    pub idle: u32,
+    /// The most connections the pool(s) will open.
+    pub max: u32,
+}
+
+impl PoolStats {
+    pub fn in_use(&self) -> u32 {
+        self.size.saturating_sub(self.idle)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

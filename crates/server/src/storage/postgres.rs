@@ -74,7 +74,8 @@ fn ms(at: OffsetDateTime) -> OffsetDateTime {
 }
 
 const AGENT_COLUMNS: &str =
-    "a.id, a.machine_id, a.hostname, a.os, a.os_version, a.arch, a.agent_version, a.enrolled_at, a.last_seen, a.status";
+    "a.id, a.machine_id, a.hostname, a.os, a.os_version, a.arch, a.agent_version, a.enrolled_at, a.last_seen, a.status, \
+    a.reported_status";
 const LATEST_COLUMNS: &str = "l.run_id AS latest_run_id, l.policy_id AS latest_policy_id, \
     l.policy_version AS latest_policy_version, l.policy_hash AS latest_policy_hash, \
     l.finished_at AS latest_finished_at, l.pass_count AS latest_pass, l.fail_count AS latest_fail, \
@@ -86,6 +87,7 @@ const RUN_COLUMNS: &str =
 const POLICY_VERSION_COLUMNS: &str =
     "policy_id, version, os, yaml_source, canonical_json, hash, author, created_at";
 const TOKEN_COLUMNS: &str = "id, label, created_at, expires_at, uses_allowed, uses_count, revoked";
+const USER_COLUMNS: &str = "id, username, display_name, role, password_hash, created_at, disabled";
 
 fn agent_from_row(row: &PgRow) -> StorageResult<Agent> {
     Ok(Agent {
@@ -99,6 +101,19 @@ fn agent_from_row(row: &PgRow) -> StorageResult<Agent> {
         enrolled_at: row.try_get("enrolled_at")?,
         last_seen: row.try_get("last_seen")?,
         status: AgentStatus::parse(row.try_get("status")?)?,
+        reported_status: row.try_get("reported_status")?,
+    })
+}
+
+fn user_from_row(row: &PgRow) -> StorageResult<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        display_name: row.try_get("display_name")?,
+        role: parse_user_role(row.try_get("role")?)?,
+        password_hash: PasswordHashText(row.try_get("password_hash")?),
+        created_at: row.try_get("created_at")?,
+        disabled: row.try_get("disabled")?,
     })
 }
 
@@ -227,6 +242,15 @@ impl Storage for PostgresStorage {
         Ok(())
     }
 
+    fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            // num_idle() is a usize bounded by max_connections (a u32).
+            idle: u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX),
+            max: self.pool.options().get_max_connections(),
+        }
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -243,7 +267,8 @@ impl Storage for PostgresStorage {
              ON CONFLICT (machine_id) DO UPDATE SET hostname = EXCLUDED.hostname, os = EXCLUDED.os, \
              os_version = EXCLUDED.os_version, arch = EXCLUDED.arch, agent_version = EXCLUDED.agent_version, \
              last_seen = GREATEST(a.last_seen, EXCLUDED.last_seen) \
-             RETURNING id, machine_id, hostname, os, os_version, arch, agent_version, enrolled_at, last_seen, status",
+             RETURNING id, machine_id, hostname, os, os_version, arch, agent_version, enrolled_at, last_seen, status, \
+             reported_status",
         )
         .bind(new_id)
         .bind(&registration.machine_id)
@@ -292,6 +317,35 @@ impl Storage for PostgresStorage {
             .bind(agent_id)
             .execute(&self.pool)
             .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn find_agent_by_machine_id(&self, machine_id: &str) -> StorageResult<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_COLUMNS} FROM agents a WHERE a.machine_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(machine_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    async fn record_heartbeat(
+        &self,
+        agent_id: &str,
+        agent_version: &str,
+        reported_status: Option<&str>,
+        now: OffsetDateTime,
+    ) -> StorageResult<bool> {
+        let done = sqlx::query(
+            "UPDATE agents SET last_seen = GREATEST(last_seen, $1), agent_version = $2, reported_status = $3 \
+             WHERE id = $4",
+        )
+        .bind(ms(now))
+        .bind(agent_version)
+        .bind(reported_status)
+        .bind(agent_id)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -485,6 +539,49 @@ impl Storage for PostgresStorage {
             })
         })
         .transpose()
+    }
+
+    async fn create_user(&self, user: &NewUser) -> StorageResult<UserCreation> {
+        // No conflict target: the only unique constraint a new UUID can hit is the
+        // expression index on lower(username).
+        let sql = format!(
+            "INSERT INTO users ({USER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, FALSE) ON CONFLICT DO NOTHING \
+             RETURNING {USER_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(&user.id)
+            .bind(&user.username)
+            .bind(&user.display_name)
+            .bind(user.role.as_str())
+            .bind(&user.password_hash.0)
+            .bind(ms(user.created_at))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => Ok(UserCreation::Created(user_from_row(&row)?)),
+            None => Ok(UserCreation::UsernameTaken),
+        }
+    }
+
+    async fn find_user_by_username(&self, username: &str) -> StorageResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower($1)");
+        let row = sqlx::query(&sql)
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn get_user(&self, user_id: &str) -> StorageResult<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let row = sqlx::query(&sql).bind(user_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self) -> StorageResult<Vec<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY lower(username)");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
     }
 
     async fn record_certificate(&self, certificate: &CertificateRecord) -> StorageResult<()> {

@@ -26,6 +26,9 @@ pub struct AgentView {
     pub online: bool,
     /// `active` or `revoked`.
     pub status: &'static str,
+    /// What the agent last reported about itself in a heartbeat (`idle`, `auditing`...);
+    /// null before its first heartbeat.
+    pub reported_status: Option<String>,
 }
 
 impl AgentView {
@@ -42,6 +45,7 @@ impl AgentView {
             os_version: agent.os_version,
             arch: agent.arch,
             agent_version: agent.agent_version,
+            reported_status: agent.reported_status,
         }
     }
 }

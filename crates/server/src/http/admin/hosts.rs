@@ -24,6 +24,8 @@ pub struct HostView {
     pub online: bool,
     /// Agent status: `active` or `revoked`.
     pub status: &'static str,
+    /// The agent's own status from its latest heartbeat; null before the first.
+    pub reported_status: Option<String>,
     /// The policy of the latest run; null until the host reports.
     pub policy_id: Option<String>,
     /// Null for a run against a policy the server does not know (e.g. a local file).
@@ -51,6 +53,7 @@ impl HostView {
             hostname: agent.hostname,
             os: agent.os,
             os_version: agent.os_version,
+            reported_status: agent.reported_status,
             policy_id: latest.as_ref().map(|l| l.policy_id.clone()),
             policy_version: latest.as_ref().and_then(|l| l.policy_version),
             policy_hash: latest.as_ref().map(|l| l.policy_hash.clone()),

@@ -39,6 +39,20 @@ async fn enroll_inner(state: &AgentState, request: &EnrollRequest) -> HttpResult
             "the enrollment token was issued for a different CA",
         ));
     }
+    // A revoked machine is refused before the token is spent and before its record is
+    // touched: re-enrolling must neither burn an operator's token nor let a revoked host
+    // refresh its hostname or last_seen. (Checked after the token's format and CA binding,
+    // so only holders of a well-formed token for this CA get this far.)
+    if let Some(existing) = state
+        .storage
+        .find_agent_by_machine_id(&request.machine_id)
+        .await?
+    {
+        if existing.status == AgentStatus::Revoked {
+            tracing::warn!(agent_id = %existing.id, "enrollment refused: the machine's agent is revoked");
+            return Err(revoked());
+        }
+    }
     let now = OffsetDateTime::now_utc();
     match state.storage.consume_token(&token.secret_hash(), now).await? {
         TokenConsumption::Consumed(_) => {}
@@ -78,12 +92,10 @@ async fn enroll_inner(state: &AgentState, request: &EnrollRequest) -> HttpResult
     let new_id = uuid::Uuid::new_v4().to_string();
     let enrolled = state.storage.enroll_agent(&new_id, &registration, now).await?;
     let agent = enrolled.agent;
-    // Re-enrolling does not undo a revocation: that takes an administrator.
+    // Re-enrolling does not undo a revocation: that takes an administrator. Checked again
+    // here for a revocation that landed between the check above and this upsert.
     if agent.status == AgentStatus::Revoked {
-        return Err(HttpError::forbidden(
-            "agent_revoked",
-            "this machine's agent has been revoked by an administrator",
-        ));
+        return Err(revoked());
     }
     let (ott, claims) = state.provisioner.issue(&agent.id, now).map_err(|err| {
         tracing::error!(error = %err, "issuing a one-time token failed");
@@ -112,4 +124,11 @@ async fn enroll_inner(state: &AgentState, request: &EnrollRequest) -> HttpResult
         ca_url: state.ca_url.clone(),
         expires_at: vt_wire::format_timestamp(expires_at),
     })
+}
+
+fn revoked() -> HttpError {
+    HttpError::forbidden(
+        "agent_revoked",
+        "this machine's agent has been revoked by an administrator",
+    )
 }

@@ -23,9 +23,16 @@ pub async fn heartbeat(
     let beat: Heartbeat = body::json(&headers, body, &body::SMALL).await?;
     beat.validate().map_err(|e| HttpError::from(&e))?;
     let agent = &identity.agent;
+    // Stored trimmed; an empty status means the agent reports none.
+    let reported_status = Some(beat.status.trim()).filter(|s| !s.is_empty());
     state
         .storage
-        .touch_agent(&agent.id, &beat.agent_version, OffsetDateTime::now_utc())
+        .record_heartbeat(
+            &agent.id,
+            &beat.agent_version,
+            reported_status,
+            OffsetDateTime::now_utc(),
+        )
         .await?;
     let settings = ServerSettings::load(state.storage.as_ref()).await?;
     let policy_hash = state
