@@ -191,7 +191,6 @@ fn file_version(real: &Path, path: &str) -> Result<Option<Value>, ProbeFailure> 
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::path::Path;
 
     use vt_policy::probe::{Param, Pattern, Probe, ProbeArg, ProbeKind};
     use vt_policy::{Observation, Value};
@@ -213,11 +212,7 @@ mod tests {
         }
     }
 
-    fn write(root: &Path, rel: &str, bytes: &[u8]) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, bytes).unwrap();
-    }
+    use crate::probes::testutil::write;
 
     #[test]
     fn present_missing_and_properties() {

@@ -18,6 +18,8 @@ pub mod files;
 pub mod os;
 #[cfg(not(windows))]
 pub mod process;
+#[cfg(test)]
+pub mod testutil;
 
 #[cfg(not(windows))]
 pub mod linux;

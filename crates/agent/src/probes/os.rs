@@ -168,16 +168,7 @@ mod tests {
         }
     }
 
-    fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, HostContext) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, text).unwrap();
-        }
-        let ctx = HostContext::with_root(dir.path().to_path_buf());
-        (dir, ctx)
-    }
+    use crate::probes::testutil::root_with;
 
     const DEBIAN: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n\
         VERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n# comment\nnot a var line\n\

@@ -345,16 +345,7 @@ bad:x:nogid:
 +:::
 ";
 
-    fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, HostContext) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, text).unwrap();
-        }
-        let ctx = HostContext::with_root(dir.path().to_path_buf());
-        (dir, ctx)
-    }
+    use crate::probes::testutil::root_with;
 
     fn standard() -> (tempfile::TempDir, HostContext) {
         root_with(&[

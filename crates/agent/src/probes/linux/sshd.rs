@@ -363,16 +363,7 @@ mod tests {
         p
     }
 
-    fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, HostContext) {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path.trim_start_matches('/'));
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, text).unwrap();
-        }
-        let ctx = HostContext::with_root(dir.path().to_path_buf());
-        (dir, ctx)
-    }
+    use crate::probes::testutil::root_with;
 
     const MAIN: &str = "\
 # Debian-style: drop-ins first so they win
