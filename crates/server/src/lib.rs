@@ -6,6 +6,7 @@ pub mod config;
 pub mod enroll;
 pub mod http;
 pub mod logging;
+pub mod maintenance;
 pub mod passwords;
 pub mod policy_store;
 pub mod secrets;

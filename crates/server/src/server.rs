@@ -220,7 +220,10 @@ pub async fn start(config: &ServerConfig) -> Result<RunningServer, ServeError> {
         ),
         grace: SHUTDOWN_GRACE,
     };
-    let mut tasks = Vec::new();
+    let mut tasks = vec![tokio::spawn(crate::maintenance::run(
+        storage.clone(),
+        shutdown_rx.clone(),
+    ))];
     let mut agent_addr = None;
     let mut dashboard_addr = None;
 

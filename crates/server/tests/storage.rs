@@ -95,6 +95,7 @@ storage_suite!(
     concurrent_runs_are_all_stored,
     audit_log_appends_and_lists_newest_first,
     retention_purges_old_runs_but_keeps_latest,
+    maintenance_applies_the_retention_setting,
     certificates_are_recorded_and_revoked,
     settings_and_api_keys_round_trip,
     fleet_by_os_counts_agents_and_latest_results,
@@ -723,6 +724,28 @@ async fn retention_purges_old_runs_but_keeps_latest(storage: Arc<dyn Storage>) {
         storage.purge_runs_before(NOW - Duration::days(90)).await.unwrap(),
         0
     );
+}
+
+async fn maintenance_applies_the_retention_setting(storage: Arc<dyn Storage>) {
+    let host = agent(storage.as_ref(), "m-maint", "maint").await;
+    let old = run(&host.id, NOW - Duration::days(40), results(1, 1));
+    let recent = run(&host.id, NOW - Duration::days(10), results(2, 0));
+    storage.store_run(&old).await.unwrap();
+    storage.store_run(&recent).await.unwrap();
+    // With the default 90 days both stay.
+    let purged = vt_server::maintenance::run_once(storage.as_ref(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(purged.runs, 0);
+    let mut settings = ServerSettings::load(storage.as_ref()).await.unwrap();
+    settings.retention_days = 30;
+    settings.save(storage.as_ref(), NOW).await.unwrap();
+    let purged = vt_server::maintenance::run_once(storage.as_ref(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(purged.runs, 1);
+    assert!(storage.get_run(&old.run_id).await.unwrap().is_none());
+    assert!(storage.get_run(&recent.run_id).await.unwrap().is_some());
 }
 
 async fn certificates_are_recorded_and_revoked(storage: Arc<dyn Storage>) {
