@@ -149,7 +149,20 @@ impl ServerClient {
 
     /// A mutual-TLS client that authenticates as the enrolled agent.
     pub fn authenticated(creds: &Credentials) -> Result<Self, ClientError> {
-        let roots = certs_from_pem(&creds.root_pem)?;
+        Self::authenticated_at(&creds.identity.server, &creds.root_pem, creds)
+    }
+
+    /// The client that renews certificates: the server, or the external step-ca that
+    /// issued them (verified against that CA's own root).
+    pub fn certificate_authority(creds: &Credentials) -> Result<Self, ClientError> {
+        match &creds.identity.external_ca {
+            Some(ca) => Self::authenticated_at(&ca.url, ca.root_pem.as_bytes(), creds),
+            None => Self::authenticated(creds),
+        }
+    }
+
+    fn authenticated_at(base: &str, root_pem: &[u8], creds: &Credentials) -> Result<Self, ClientError> {
+        let roots = certs_from_pem(root_pem)?;
         let chain = certs_from_pem(&creds.chain_pem)?;
         let key = PrivateKey::from_pem(&creds.key_pem)
             .map_err(|e| ClientError::Protocol(format!("invalid private key: {e}")))?;
@@ -158,7 +171,7 @@ impl ServerClient {
             .client_cert(Some(ClientCert::new_with_certs(&chain, key)))
             .build();
         Ok(ServerClient {
-            base: creds.identity.server.trim_end_matches('/').to_string(),
+            base: base.trim_end_matches('/').to_string(),
             agent: build_agent(tls),
         })
     }

@@ -6,7 +6,7 @@ use vt_wire::token::EnrollmentTokenText;
 use vt_wire::{EnrollRequest, SignRequest, SignResponse};
 
 use super::client::{ClientError, ServerClient};
-use super::identity::{self, Credentials, Identity};
+use super::identity::{self, Credentials, ExternalCa, Identity};
 use super::Layout;
 use crate::context::HostContext;
 
@@ -66,11 +66,23 @@ pub fn enroll(layout: &Layout, server: &str, token: &str, force: bool) -> Result
         .and_then(|c| c.pem())
         .map_err(|e| EnrollError::Key(e.to_string()))?;
 
-    // With an external step-ca the certificate is signed there, under the same root.
-    let ca = if same_origin(&enrolled.ca_url, server) {
-        client
+    // With an external step-ca the certificate is signed there. Its TLS certificate comes
+    // from step-ca's own root, which the one-time token names by fingerprint (its `sha`
+    // claim), so that root is bootstrapped the same way as the server's.
+    let (ca, external_ca) = if same_origin(&enrolled.ca_url, server) {
+        (client, None)
     } else {
-        ServerClient::anonymous(&enrolled.ca_url, &root_pem)?
+        let ca_fingerprint = ott_root_fingerprint(&enrolled.ott)
+            .ok_or_else(|| EnrollError::Token("the one-time token names no CA fingerprint".into()))?;
+        let ca_root = ServerClient::bootstrap_root(&enrolled.ca_url, &ca_fingerprint)?;
+        let external = ExternalCa {
+            url: enrolled.ca_url.clone(),
+            root_pem: String::from_utf8_lossy(&ca_root).into_owned(),
+        };
+        (
+            ServerClient::anonymous(&enrolled.ca_url, &ca_root)?,
+            Some(external),
+        )
     };
     let signed = ca.sign(&SignRequest {
         csr,
@@ -81,6 +93,7 @@ pub fn enroll(layout: &Layout, server: &str, token: &str, force: bool) -> Result
         server: server.to_string(),
         root_fingerprint: token.root_fingerprint.clone(),
         enrolled_at: crate::timefmt::rfc3339(SystemTime::now()),
+        external_ca,
     };
     identity::forget(layout).map_err(identity::IdentityError::Io)?;
     identity::store(
@@ -91,6 +104,20 @@ pub fn enroll(layout: &Layout, server: &str, token: &str, force: bool) -> Result
         Some(key.serialize_pem().as_bytes()),
     )?;
     Ok(EnrollOutcome::Enrolled(identity))
+}
+
+/// The `sha` claim of a one-time token (a JWT): the fingerprint of the CA's root. Read
+/// without verifying the signature: the CA verifies the token; the agent only uses the
+/// claim to decide which root to trust, and a wrong claim just fails that check.
+fn ott_root_fingerprint(ott: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = ott.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let sha = claims.get("sha")?.as_str()?;
+    (sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_ascii_lowercase())
 }
 
 fn same_origin(a: &str, b: &str) -> bool {
@@ -113,8 +140,30 @@ fn chain_pem(signed: &SignResponse) -> String {
 
 /// Renews the certificate over mutual TLS; the key stays the same.
 pub fn renew(layout: &Layout, creds: &Credentials) -> Result<Credentials, EnrollError> {
-    let signed = ServerClient::authenticated(creds)?.renew()?;
+    let signed = ServerClient::certificate_authority(creds)?.renew()?;
     let chain = chain_pem(&signed);
     identity::store(layout, &creds.identity, &creds.root_pem, chain.as_bytes(), None)?;
     Ok(identity::load(layout)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use super::ott_root_fingerprint;
+
+    #[test]
+    fn the_ca_fingerprint_comes_from_the_ott_sha_claim() {
+        let b64 = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let sha = "ab".repeat(32);
+        let ott = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"ES256"}"#),
+            b64(&format!(r#"{{"sub":"a","sha":"{sha}"}}"#))
+        );
+        assert_eq!(ott_root_fingerprint(&ott), Some(sha));
+        let short = format!("{}.{}.sig", b64("{}"), b64(r#"{"sha":"abc"}"#));
+        assert_eq!(ott_root_fingerprint(&short), None);
+        assert_eq!(ott_root_fingerprint("not-a-jwt"), None);
+    }
 }

@@ -15,6 +15,16 @@ pub struct Identity {
     /// SHA-256 of the root certificate (lowercase hex), from the enrollment token.
     pub root_fingerprint: String,
     pub enrolled_at: String,
+    /// Set when certificates come from an external step-ca: where to renew them, and that
+    /// CA's root (PEM), which its TLS certificate chains to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_ca: Option<ExternalCa>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalCa {
+    pub url: String,
+    pub root_pem: String,
 }
 
 #[derive(Debug, thiserror::Error)]
