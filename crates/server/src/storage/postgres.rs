@@ -221,15 +221,6 @@ fn push_host_filters<'a>(builder: &mut QueryBuilder<'a, Postgres>, query: &'a Ho
     }
 }
 
-fn page_of<T>(items: Vec<T>, total: i64, page: PageRequest) -> Page<T> {
-    Page {
-        items,
-        total: u64::try_from(total).unwrap_or(0),
-        page: page.page,
-        per_page: page.per_page,
-    }
-}
-
 #[async_trait]
 impl Storage for PostgresStorage {
     async fn migrate(&self) -> StorageResult<()> {
@@ -375,7 +366,7 @@ impl Storage for PostgresStorage {
             let latest = latest_from_joined_row(row, &agent.id)?;
             items.push(HostSummary { agent, latest });
         }
-        Ok(page_of(items, total, query.page))
+        Ok(Page::of(items, total, query.page))
     }
 
     async fn fleet_summary(&self, online_since: OffsetDateTime) -> StorageResult<FleetSummary> {
@@ -463,7 +454,7 @@ impl Storage for PostgresStorage {
             .fetch_all(&self.pool)
             .await?;
         let items = rows.iter().map(token_from_row).collect::<StorageResult<_>>()?;
-        Ok(page_of(items, total, page))
+        Ok(Page::of(items, total, page))
     }
 
     async fn revoke_token(&self, token_id: &str) -> StorageResult<bool> {
@@ -932,7 +923,7 @@ impl Storage for PostgresStorage {
             .fetch_all(&self.pool)
             .await?;
         let items = rows.iter().map(run_from_row).collect::<StorageResult<_>>()?;
-        Ok(page_of(items, total, page))
+        Ok(Page::of(items, total, page))
     }
 
     async fn get_run(&self, run_id: &str) -> StorageResult<Option<RunSummary>> {
@@ -1056,6 +1047,6 @@ impl Storage for PostgresStorage {
                 })
             })
             .collect::<StorageResult<_>>()?;
-        Ok(page_of(items, total, page))
+        Ok(Page::of(items, total, page))
     }
 }

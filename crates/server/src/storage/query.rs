@@ -45,6 +45,18 @@ pub struct Page<T> {
     pub per_page: u32,
 }
 
+impl<T> Page<T> {
+    /// A page of `items` out of `total` matching rows (a database count, never negative).
+    pub(crate) fn of(items: Vec<T>, total: i64, request: PageRequest) -> Self {
+        Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+            page: request.page,
+            per_page: request.per_page,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortDirection {
     #[default]

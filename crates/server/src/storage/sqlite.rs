@@ -245,15 +245,6 @@ fn push_host_filters<'a>(builder: &mut QueryBuilder<'a, Sqlite>, query: &'a Host
     }
 }
 
-fn page_of<T>(items: Vec<T>, total: i64, page: PageRequest) -> Page<T> {
-    Page {
-        items,
-        total: u64::try_from(total).unwrap_or(0),
-        page: page.page,
-        per_page: page.per_page,
-    }
-}
-
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn migrate(&self) -> StorageResult<()> {
@@ -400,7 +391,7 @@ impl Storage for SqliteStorage {
             let latest = latest_from_joined_row(row, &agent.id)?;
             items.push(HostSummary { agent, latest });
         }
-        Ok(page_of(items, total, query.page))
+        Ok(Page::of(items, total, query.page))
     }
 
     async fn fleet_summary(&self, online_since: OffsetDateTime) -> StorageResult<FleetSummary> {
@@ -487,7 +478,7 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.reader)
             .await?;
         let items = rows.iter().map(token_from_row).collect::<StorageResult<_>>()?;
-        Ok(page_of(items, total, page))
+        Ok(Page::of(items, total, page))
     }
 
     async fn revoke_token(&self, token_id: &str) -> StorageResult<bool> {
@@ -948,7 +939,7 @@ impl Storage for SqliteStorage {
             .fetch_all(&self.reader)
             .await?;
         let items = rows.iter().map(run_from_row).collect::<StorageResult<_>>()?;
-        Ok(page_of(items, total, page))
+        Ok(Page::of(items, total, page))
     }
 
     async fn get_run(&self, run_id: &str) -> StorageResult<Option<RunSummary>> {
@@ -1079,6 +1070,6 @@ impl Storage for SqliteStorage {
                 })
             })
             .collect::<StorageResult<_>>()?;
-        Ok(page_of(items, total, page))
+        Ok(Page::of(items, total, page))
     }
 }
