@@ -104,21 +104,12 @@ impl CertificateAuthority {
         lifetime: time::Duration,
         now: OffsetDateTime,
     ) -> Result<IssuedCertificate, CaError> {
-        let (not_before, not_after) = validity(now, lifetime);
-        let (serial_number, serial) = random_serial()?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = common_name(agent_id);
-        params.subject_alt_names = sans
-            .iter()
-            .map(|san| san_from_text(san))
-            .collect::<Result<_, _>>()?;
-        params.not_before = not_before;
-        params.not_after = not_after;
-        params.serial_number = Some(serial_number);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.use_authority_key_identifier_extension = true;
+        let Leaf {
+            params,
+            serial,
+            not_before,
+            not_after,
+        } = leaf_params(agent_id, sans, ExtendedKeyUsagePurpose::ClientAuth, lifetime, now)?;
         let certificate = params.signed_by(public_key, &self.intermediate)?;
         let pem = certificate.pem();
         Ok(IssuedCertificate {
@@ -146,22 +137,10 @@ impl CertificateAuthority {
             }
         }
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let (not_before, not_after) = validity(now, lifetime);
-        let (serial_number, _) = random_serial()?;
-        let mut params = CertificateParams::default();
-        params.distinguished_name = common_name(all_names.first().map(String::as_str).unwrap_or("localhost"));
-        params.subject_alt_names = all_names
-            .iter()
-            .map(|n| san_from_text(n))
-            .collect::<Result<_, _>>()?;
-        params.not_before = not_before;
-        params.not_after = not_after;
-        params.serial_number = Some(serial_number);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.use_authority_key_identifier_extension = true;
-        let certificate = params.signed_by(&key, &self.intermediate)?;
+        let cn = all_names.first().map(String::as_str).unwrap_or("localhost");
+        let leaf = leaf_params(cn, &all_names, ExtendedKeyUsagePurpose::ServerAuth, lifetime, now)?;
+        let not_after = leaf.not_after;
+        let certificate = leaf.params.signed_by(&key, &self.intermediate)?;
         Ok(ServerCertificate {
             chain_pem: format!("{}{}", certificate.pem(), self.intermediate_pem),
             key_pem: key.serialize_pem(),
@@ -174,4 +153,39 @@ pub(crate) fn common_name(cn: &str) -> DistinguishedName {
     let mut name = DistinguishedName::new();
     name.push(DnType::CommonName, cn);
     name
+}
+
+/// Parameters shared by every end-entity certificate the CA issues.
+struct Leaf {
+    params: CertificateParams,
+    serial: String,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+}
+
+fn leaf_params(
+    common: &str,
+    names: &[String],
+    usage: ExtendedKeyUsagePurpose,
+    lifetime: time::Duration,
+    now: OffsetDateTime,
+) -> Result<Leaf, CaError> {
+    let (not_before, not_after) = validity(now, lifetime);
+    let (serial_number, serial) = random_serial()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name = common_name(common);
+    params.subject_alt_names = names.iter().map(|n| san_from_text(n)).collect::<Result<_, _>>()?;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.serial_number = Some(serial_number);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![usage];
+    params.use_authority_key_identifier_extension = true;
+    Ok(Leaf {
+        params,
+        serial,
+        not_before,
+        not_after,
+    })
 }
