@@ -7,6 +7,7 @@ use std::sync::Arc;
 use vt_policy::probe::Probe;
 use vt_policy::{Observation, Value};
 
+use super::continued_lines;
 use crate::context::HostContext;
 use crate::fsroot::FsError;
 use crate::probes::{error, require_live, ProbeFailure, ProbeResult};
@@ -149,16 +150,7 @@ fn load(ctx: &HostContext) -> ModprobeConfig {
 }
 
 fn parse_into(cfg: &mut ModprobeConfig, text: &str) {
-    let mut logical = String::new();
-    for raw in text.lines() {
-        // A trailing backslash continues the line, as in kmod.
-        if let Some(head) = raw.strip_suffix('\\') {
-            logical.push_str(head);
-            logical.push(' ');
-            continue;
-        }
-        logical.push_str(raw);
-        let line = std::mem::take(&mut logical);
+    for line in continued_lines(text) {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;

@@ -16,6 +16,24 @@ pub mod sysctl;
 pub mod systemd_unit;
 
 /// `timeout` bounds the helper programs some probes start (systemctl, rpm).
+/// The logical lines of a configuration file where a trailing backslash continues a line
+/// (modprobe.d, systemd unit files); the pieces are joined with a space. An unfinished
+/// continuation at the end of the file is dropped.
+pub(crate) fn continued_lines(text: &str) -> impl Iterator<Item = String> + '_ {
+    let mut pending = String::new();
+    text.lines().filter_map(move |raw| match raw.strip_suffix('\\') {
+        Some(head) => {
+            pending.push_str(head);
+            pending.push(' ');
+            None
+        }
+        None => {
+            pending.push_str(raw);
+            Some(std::mem::take(&mut pending))
+        }
+    })
+}
+
 pub fn observe(kind: ProbeKind, probe: &Probe, ctx: &HostContext, timeout: Duration) -> ProbeResult {
     match kind {
         ProbeKind::Sysctl => sysctl::observe(probe, ctx),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use vt_policy::probe::Probe;
 use vt_policy::Observation;
 
+use super::continued_lines;
 use crate::context::HostContext;
 use crate::fsroot::FsError;
 use crate::probes::command::run_with_timeout;
@@ -236,15 +237,7 @@ impl InstallInfo {
 fn parse_install(text: &str) -> InstallInfo {
     let mut info = InstallInfo::default();
     let mut in_install = false;
-    let mut logical = String::new();
-    for raw in text.lines() {
-        if let Some(head) = raw.strip_suffix('\\') {
-            logical.push_str(head);
-            logical.push(' ');
-            continue;
-        }
-        logical.push_str(raw);
-        let line = std::mem::take(&mut logical);
+    for line in continued_lines(text) {
         let line = line.trim();
         if line.is_empty() || line.starts_with(['#', ';']) {
             continue;
