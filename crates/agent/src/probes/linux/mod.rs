@@ -48,3 +48,15 @@ pub fn observe(kind: ProbeKind, probe: &Probe, ctx: &HostContext, timeout: Durat
         other => Err(error(format!("{other} is not available on Linux"))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::continued_lines;
+
+    #[test]
+    fn backslashes_join_lines_and_a_dangling_one_is_dropped() {
+        let text = "install cramfs \\\n  /bin/false\nblacklist x\nWantedBy=a \\\nb.target\ntrailing \\";
+        let lines: Vec<String> = continued_lines(text).collect();
+        assert_eq!(lines, ["install cramfs    /bin/false", "blacklist x", "WantedBy=a  b.target"]);
+    }
+}
