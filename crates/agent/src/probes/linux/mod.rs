@@ -57,6 +57,13 @@ mod tests {
     fn backslashes_join_lines_and_a_dangling_one_is_dropped() {
         let text = "install cramfs \\\n  /bin/false\nblacklist x\nWantedBy=a \\\nb.target\ntrailing \\";
         let lines: Vec<String> = continued_lines(text).collect();
-        assert_eq!(lines, ["install cramfs    /bin/false", "blacklist x", "WantedBy=a  b.target"]);
+        assert_eq!(
+            lines,
+            [
+                "install cramfs    /bin/false",
+                "blacklist x",
+                "WantedBy=a  b.target"
+            ]
+        );
     }
 }
