@@ -21,45 +21,8 @@ fn write(root: &Path, rel: &str, content: &str) {
     fs::write(p, content).unwrap();
 }
 
-const EXAMPLE: &str = r#"
-policy:
-  id: linux-example
-  name: Example Linux hardening
-  os: linux
-rules:
-  - id: SSH-ROOT-LOGIN
-    title: SSH root login is disabled
-    severity: high
-    rationale: Direct root logins bypass individual accountability.
-    fix: Set "PermitRootLogin no" in /etc/ssh/sshd_config and reload sshd.
-    tags: [ssh]
-    check:
-      file: /etc/ssh/sshd_config
-      line: '^\s*PermitRootLogin\s+(\S+)'   # observed value = capture group 1 of the first matching line
-      expect: { equals: "no" }              # no matching line => fail with observed "missing"
-  - id: NET-IP-FORWARD
-    title: IPv4 forwarding is disabled
-    severity: medium
-    check:
-      sysctl: net.ipv4.ip_forward
-      expect: { equals: 0 }
-  - id: PKG-TELNETD
-    title: The telnet server is not installed
-    severity: high
-    check:
-      package: telnetd
-      expect: { exists: false }
-  - id: SSH-OFF-OR-HARDENED
-    title: sshd is absent, or refuses empty passwords
-    severity: medium
-    check:
-      any:
-        - package: openssh-server
-          expect: { exists: false }
-        - file: /etc/ssh/sshd_config
-          line: '^\s*PermitEmptyPasswords\s+(\S+)'
-          expect: { in: ["no", "No"] }
-"#;
+/// The example shipped in policies/examples (also shown in docs/policy-format.md).
+const EXAMPLE: &str = include_str!("../../../policies/examples/linux-example.yml");
 
 struct Fixture {
     _dir: tempfile::TempDir,
