@@ -1,6 +1,9 @@
 //! One behavioural suite for every storage backend. Each test runs against a fresh SQLite
 //! file and, when `VT_TEST_DATABASE_URL` is set, against PostgreSQL in a schema of its own.
 
+mod backend_common;
+
+use backend_common::Backend;
 use std::sync::Arc;
 
 use time::macros::datetime;
@@ -9,53 +12,6 @@ use vt_policy::{RuleResult, Severity, Status};
 use vt_server::storage::*;
 
 const NOW: OffsetDateTime = datetime!(2025-06-01 12:00 UTC);
-
-struct Backend {
-    storage: Arc<dyn Storage>,
-    _dir: Option<tempfile::TempDir>,
-    postgres: Option<(String, String)>,
-}
-
-impl Backend {
-    async fn sqlite() -> Backend {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite:{}", dir.path().join("vt.db").display());
-        let storage = SqliteStorage::open(&url).await.expect("open sqlite");
-        Backend {
-            storage: Arc::new(storage),
-            _dir: Some(dir),
-            postgres: None,
-        }
-    }
-
-    async fn postgres() -> Option<Backend> {
-        let Ok(url) = std::env::var("VT_TEST_DATABASE_URL") else {
-            eprintln!("skipped: VT_TEST_DATABASE_URL not set");
-            return None;
-        };
-        let schema = format!("vt_test_{}", uuid::Uuid::new_v4().simple());
-        let storage = PostgresStorage::open_in_schema(&url, Some(&schema))
-            .await
-            .expect("open postgres");
-        Some(Backend {
-            storage: Arc::new(storage),
-            _dir: None,
-            postgres: Some((url, schema)),
-        })
-    }
-
-    async fn finish(self) {
-        self.storage.close().await;
-        if let Some((url, schema)) = self.postgres {
-            let pool = sqlx::PgPool::connect(&url).await.expect("connect for cleanup");
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                .execute(&pool)
-                .await
-                .expect("drop schema");
-            pool.close().await;
-        }
-    }
-}
 
 macro_rules! storage_suite {
     ($($name:ident),* $(,)?) => {
